@@ -1,0 +1,134 @@
+"""Sampling from generator checkpoints: FID scoring of checkpoints and synthetic pools.
+
+Sampling is seeded per purpose and per class (never from the global RNG), so a pool
+is reproducible and the images of one class do not depend on the counts of another.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .augment import gemix_labels, one_hot
+from .fid import feature_statistics, features_of, frechet_distance
+from .models.generators import build_generator
+from .progress import progress
+from .training.checkpoints import checkpoint_epoch, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a sampling generator from a self-describing checkpoint (eval mode)."""
+    ckpt = load_checkpoint(path)
+    model = build_generator(ckpt["kind"], **ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt
+
+
+def class_seed(seed: int, purpose: int, cls: int) -> int:
+    """A distinct, reproducible seed for (run seed, purpose, class)."""
+    return (seed * 1_000_003 + purpose * 10_007 + cls) % 2**63
+
+
+@torch.no_grad()
+def sample_images(model: nn.Module, y: Tensor, seed: int, batch_size: int = 512,
+                  device: torch.device | str = "cpu") -> Tensor:
+    """Images for label vectors ``y`` (N, C) with one seeded generator, on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    out = [model.sample(y[i:i + batch_size].to(device), g).float().cpu()
+           for i in range(0, len(y), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def budget_per_class(train_counts: Sequence[int], ratio: float) -> np.ndarray:
+    """b_i = round(r * N_i), halves rounded up, at least 1: the selected images per class.
+
+    The pool holds 4 * b_i candidates, so both halving steps are exact.
+    """
+    return np.array([max(1, math.floor(ratio * n + 0.5)) for n in train_counts], dtype=np.int64)
+
+
+def fid_labels(train_labels: np.ndarray, num_classes: int, n: int, seed: int) -> Tensor:
+    """``n`` one-hot labels drawn from the training label distribution (fixed per seed)."""
+    freq = np.bincount(train_labels, minlength=num_classes) / len(train_labels)
+    rng = np.random.default_rng(seed)
+    return one_hot(torch.from_numpy(rng.choice(num_classes, size=n, p=freq)), num_classes)
+
+
+def score_checkpoints(
+    paths: Sequence[Path],
+    extractor: nn.Module,
+    real_features: np.ndarray,
+    labels: Tensor,
+    seed: int,
+    eps: float = 1e-6,
+    device: torch.device | str = "cpu",
+) -> list[dict[str, Any]]:
+    """FID of every checkpoint against the real features, with the same labels and noise.
+
+    Real statistics are computed once; a checkpoint whose images or FID are not
+    finite gets FID NaN (reported, never chosen).
+    """
+    mu_r, sigma_r = feature_statistics(real_features)
+    rows = []
+    for path in progress(paths, desc="select_checkpoint"):
+        t0 = time.perf_counter()
+        model, ckpt = load_generator(path, device)
+        images = sample_images(model, labels, seed, device=device)
+        if torch.isfinite(images).all():
+            fid = frechet_distance(mu_r, sigma_r, *feature_statistics(
+                features_of(extractor, images, device=device)), eps=eps)
+        else:
+            fid = float("nan")
+        if not math.isfinite(fid):
+            log.warning("%s: FID is not finite; this checkpoint is skipped", path)
+        rows.append({"epoch": ckpt.get("epoch", checkpoint_epoch(path)), "fid": fid,
+                     "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def generate_pool(
+    model: nn.Module,
+    budget: np.ndarray,
+    num_classes: int,
+    seed: int,
+    labels: str = "onehot",
+    gemix: dict[str, float] | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray]:
+    """4 * budget[c] candidates for every class c from a per-class seeded generator.
+
+    ``labels='onehot'`` conditions on class c; ``labels='gemix'`` conditions on a
+    GeMix soft label whose major class is c (the soft label is the training target).
+    Returns arrays images (N, C, H, W), targets (N, classes), classes (N,), budget.
+    """
+    images, targets, classes = [], [], []
+    for c in range(num_classes):
+        n = int(4 * budget[c])
+        cls = torch.full((n,), c, dtype=torch.long)
+        if labels == "gemix":
+            g = torch.Generator().manual_seed(class_seed(seed, 2, c))
+            y, _ = gemix_labels(cls, num_classes, generator=g, **(gemix or {}))
+        else:
+            y = one_hot(cls, num_classes)
+        images.append(sample_images(model, y, class_seed(seed, 1, c), device=device))
+        targets.append(y)
+        classes.append(cls)
+    pool = {
+        "images": torch.cat(images).numpy().astype(np.float32),
+        "targets": torch.cat(targets).numpy().astype(np.float32),
+        "classes": torch.cat(classes).numpy().astype(np.int64),
+        "budget": np.asarray(budget, dtype=np.int64),
+    }
+    if not np.isfinite(pool["images"]).all():
+        raise ValueError("the generator produced non-finite images")
+    return pool

@@ -1,0 +1,59 @@
+"""Where every stage reads and writes, relative to the project root (one place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+POOLS = Path("data/pools")
+SELECTED = Path("data/selected")
+MODELS = Path("models")
+METRICS = Path("metrics")
+REPORTS = Path("reports")
+
+
+def prepared(split: str) -> Path:
+    """Prepared split ``train``, ``val`` or ``test`` (only evaluate reads ``test``)."""
+    return PREPARED / f"{split}.npz"
+
+
+def extractor() -> Path:
+    """The feature extractor (domain classifier)."""
+    return MODELS / "extractor.pt"
+
+
+def gan_dir(kind: str) -> Path:
+    """Checkpoints of one generator kind."""
+    return MODELS / "train_gan" / kind
+
+
+def chosen_generator(kind: str) -> Path:
+    """The checkpoint select_checkpoint chose for one generator kind."""
+    return MODELS / "select_checkpoint" / f"{kind}.pt"
+
+
+def pool(name: str) -> Path:
+    """A synthetic candidate pool."""
+    return POOLS / f"{name}.npz"
+
+
+def selected(name: str) -> Path:
+    """Scores and filter subsets of one pool."""
+    return SELECTED / f"{name}.npz"
+
+
+def audit(name: str) -> Path:
+    """Per-candidate filter decisions of one pool."""
+    return SELECTED / f"{name}_audit.csv"
+
+
+def classifier(method: str, seed: int) -> Path:
+    """One trained classifier of a method and seed."""
+    return MODELS / "train_classifier" / method / f"seed_{seed}.pt"
+
+
+def metrics(stage: str, *parts: str) -> Path:
+    """``metrics/<stage>.json`` or ``metrics/<stage>/<parts>.json``."""
+    if not parts:
+        return METRICS / f"{stage}.json"
+    return METRICS.joinpath(stage, *parts[:-1], f"{parts[-1]}.json")

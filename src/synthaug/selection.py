@@ -1,0 +1,390 @@
+"""Checkpoint choice by smoothed FID (eq. 2) and MC-dropout image selection (Algorithm 1, eq. 3-4).
+
+Conventions (paper, sec. 3.3 and 4.2):
+
+* Activations are unit-normalised along channels at every pixel; D_f (eq. 3) is the mean over
+  pixels of the squared L2 difference to the class centroid, i.e. 2 - 2 cos, an estimated cosine
+  distance. We average over blocks instead of summing (a constant factor, same ranking).
+* Centroids (eq. 4) average the channel-normalised activations of a class's real images from one
+  deterministic pass and are then re-normalised along channels, so that both sides of eq. 3 are
+  unit vectors and D_f stays a cosine distance (the raw mean of unit vectors is shorter than 1).
+* The dropout layer sits between ``model.trunk`` and ``model.head``, so the trunk activations
+  are identical across MC passes: the fast path runs the trunk once per batch and only the head
+  K times (``mc_scores``); ``mc_scores_naive`` runs K full passes and serves as the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from synthaug.errors import ConfigError, DataError, TrainingError
+
+log = logging.getLogger(__name__)
+
+SCORE_FILTERS = ("random", "entropy", "distance", "distance_single", "selective", "all")
+
+
+# --------------------------------------------------------------------------- checkpoint choice
+
+
+def ema_smooth(values: Sequence[float], alpha: float) -> np.ndarray:
+    """Return the eq.-2 EMA d_t = alpha d_{t-1} + (1-alpha) v_t; non-finite v_t give NaN, state kept."""
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"alpha must be a number in [0, 1), got {alpha!r}") from exc
+    if not 0.0 <= alpha < 1.0:
+        raise ConfigError(f"alpha must be in [0, 1), got {alpha}")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    out = np.full(v.shape, np.nan)
+    state: float | None = None
+    for t, x in enumerate(v):
+        if np.isfinite(x):
+            state = x if state is None else alpha * state + (1.0 - alpha) * x
+            out[t] = state
+    return out
+
+
+def pick_checkpoint(
+    epochs: Sequence[int], fids: Sequence[float], alpha: float
+) -> tuple[int, np.ndarray]:
+    """Return (index of the smoothed-FID minimum, earliest on ties; the smoothed curve)."""
+    epochs = list(epochs)
+    if len(epochs) != len(fids):
+        raise DataError(f"{len(epochs)} epochs but {len(fids)} FID values")
+    smooth = ema_smooth(fids, alpha)
+    if not np.isfinite(smooth).any():
+        raise TrainingError(f"no checkpoint has a finite FID: epochs {epochs}")
+    best = int(np.nanargmin(smooth))
+    log.info("smoothed FID minimum %.4g at epoch %s (alpha=%s)", smooth[best], epochs[best], alpha)
+    return best, smooth
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def predictive_entropy(probs: Tensor) -> Tensor:
+    """Return the (N,) natural-log entropy -sum p log p of (N, C) probabilities, with 0 log 0 = 0."""
+    return -torch.special.xlogy(probs, probs).sum(dim=-1)
+
+
+def normalize_channels(act: Tensor, eps: float = 1e-8) -> Tensor:
+    """Return ``act`` (N, C, H, W) unit-normalised along channels at every spatial position."""
+    return act / act.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def centroid_distance(act_normed: Tensor, centroid: Tensor) -> Tensor:
+    """Return (N,) mean over pixels of the squared channel L2 difference to a (C,H,W)/(N,C,H,W) centroid."""
+    return (act_normed - centroid).pow(2).sum(dim=1).flatten(1).mean(dim=1)
+
+
+def _distance_to_all(act_normed: Tensor, centroids: Tensor) -> Tensor:
+    """Return (N, K) eq.-3 distances of every image to each of K centroids (K, C, H, W)."""
+    hw = act_normed.shape[2] * act_normed.shape[3]
+    sq_a = act_normed.pow(2).sum(dim=(1, 2, 3)) / hw
+    sq_c = centroids.pow(2).sum(dim=(1, 2, 3)) / hw
+    dot = torch.einsum("nchw,kchw->nk", act_normed, centroids) / hw
+    return sq_a[:, None] + sq_c[None, :] - 2.0 * dot
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[torch.device]:
+    """Put ``model`` in eval mode without grad, yield its device, restore the previous mode."""
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters(), None)
+    try:
+        with torch.no_grad():
+            yield param.device if param is not None else torch.device("cpu")
+    finally:
+        model.train(was_training)
+
+
+def _as_labels(labels: object, n: int, num_classes: int | None, what: str) -> Tensor:
+    """Return ``labels`` as a (n,) long tensor, checking length and range."""
+    t = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    if t.numel() != n:
+        raise DataError(f"{what}: {t.numel()} labels for {n} images")
+    if n and (t.min() < 0 or (num_classes is not None and t.max() >= num_classes)):
+        raise DataError(f"{what}: labels must lie in [0, {num_classes}), got {t.min()}..{t.max()}")
+    return t
+
+
+def class_centroids(
+    model: nn.Module, images: Tensor, labels: object, num_classes: int, batch_size: int = 256
+) -> list[Tensor]:
+    """Return eq.-4 centroids: per block a (num_classes, C_l, H_l, W_l) channel-renormalised mean."""
+    y_all = _as_labels(labels, len(images), num_classes, "class_centroids")
+    counts = torch.bincount(y_all, minlength=num_classes)
+    missing = [c for c in range(num_classes) if counts[c] == 0]
+    if missing:
+        raise DataError(f"class(es) {missing} have no real training image to build a centroid from")
+    sums: list[Tensor] = []
+    with _eval_mode(model) as device:
+        for i in range(0, len(images), batch_size):
+            h, acts = model.trunk(images[i : i + batch_size].to(device))
+            last = model.head(h)[2]
+            y = y_all[i : i + batch_size].to(device)
+            for b, act in enumerate([*acts, last]):
+                normed = normalize_channels(act).double()
+                if b == len(sums):
+                    sums.append(normed.new_zeros((num_classes, *normed.shape[1:])))
+                sums[b].index_add_(0, y, normed)
+    denom = counts.to(torch.float64).view(-1, 1, 1, 1)
+    return [normalize_channels(s.cpu() / denom).float() for s in sums]
+
+
+def _score_batch(
+    model: nn.Module,
+    x: Tensor,
+    cls: Tensor,
+    centroids: list[Tensor],
+    passes: int,
+    generator: torch.Generator,
+    reuse_trunk: bool,
+) -> dict[str, Tensor]:
+    """Score one batch; ``reuse_trunk`` runs the trunk once (fast) instead of once per pass."""
+    h, acts = model.trunk(x)
+    n_blocks = len(acts) + 1
+    if len(centroids) != n_blocks:
+        raise DataError(
+            f"model yields {n_blocks} blocks but {len(centroids)} centroid blocks were given"
+        )
+
+    def trunk_sum(blocks: list[Tensor]) -> Tensor:
+        pairs = zip(blocks, centroids[:-1], strict=True)
+        return sum(
+            (centroid_distance(normalize_channels(a), c[cls]) for a, c in pairs),
+            x.new_zeros(len(x)),
+        )
+
+    # deterministic pass: distance_single, nearest centroid and the pass-invariant trunk distances
+    det = [normalize_channels(a) for a in [*acts, model.head(h)[2]]]
+    per_block = [centroid_distance(a, c[cls]) for a, c in zip(det, centroids, strict=True)]
+    to_all = sum(_distance_to_all(a, c) for a, c in zip(det, centroids, strict=True)) / n_blocks
+    single = sum(per_block) / n_blocks
+    fixed = sum(per_block[:-1], x.new_zeros(len(x)))
+    entropy = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    distance = torch.zeros_like(entropy)
+    probs_sum: Tensor | float = 0.0
+    for _ in range(passes):
+        if not reuse_trunk:
+            h, acts = model.trunk(x)
+            fixed = trunk_sum(acts)
+        logits, _, last = model.head(h, mc_generator=generator)
+        probs = torch.softmax(logits.double(), dim=1)
+        entropy += predictive_entropy(probs)
+        probs_sum = probs_sum + probs
+        distance += (
+            fixed + centroid_distance(normalize_channels(last), centroids[-1][cls])
+        ).double()
+    mean_probs = probs_sum / passes
+    return {
+        "entropy": entropy / passes,
+        "distance": distance / (passes * n_blocks),
+        "distance_single": single,
+        "nearest": to_all.argmin(dim=1),
+        "prob_assigned": mean_probs.gather(1, cls[:, None]).squeeze(1),
+        "pred": mean_probs.argmax(dim=1),
+    }
+
+
+def _mc_scores(
+    model: nn.Module,
+    images: Tensor,
+    classes: object,
+    centroids: list[Tensor],
+    passes: int,
+    generator: torch.Generator | None,
+    batch_size: int,
+    reuse_trunk: bool,
+) -> dict[str, np.ndarray]:
+    """Shared driver of ``mc_scores`` and ``mc_scores_naive``."""
+    if int(passes) < 1:
+        raise ConfigError(f"passes (MC-dropout samples K) must be >= 1, got {passes}")
+    num_classes = centroids[0].shape[0] if centroids else None
+    cls_all = _as_labels(classes, len(images), num_classes, "mc_scores")
+    parts: dict[str, list[np.ndarray]] = {}
+    with _eval_mode(model) as device:
+        gen = generator if generator is not None else torch.Generator(device).manual_seed(0)
+        cents = [c.to(device) for c in centroids]
+        for i in range(0, len(images), batch_size):
+            out = _score_batch(
+                model,
+                images[i : i + batch_size].to(device),
+                cls_all[i : i + batch_size].to(device),
+                cents,
+                int(passes),
+                gen,
+                reuse_trunk,
+            )
+            for key, val in out.items():
+                val = val.cpu()
+                parts.setdefault(key, []).append(
+                    val.numpy() if key in ("nearest", "pred") else val.double().numpy()
+                )
+    if not parts:
+        raise DataError("mc_scores got no images")
+    return {key: np.concatenate(vals) for key, vals in parts.items()}
+
+
+def mc_scores(
+    model: nn.Module,
+    images: Tensor,
+    classes: object,
+    centroids: list[Tensor],
+    passes: int = 5,
+    generator: torch.Generator | None = None,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """Return per-image MC-dropout scores, running the trunk once and the head K times per batch.
+
+    Keys (numpy, length N): entropy, distance (eq. 3, mean over K passes and blocks),
+    distance_single (one deterministic pass), nearest (class of the closest centroid,
+    deterministic), prob_assigned (mean softmax prob of the assigned class), pred (argmax of the
+    mean probs). Masks come from ``generator`` (default: seeded 0 on the model's device), one
+    head call per pass and batch, in batch order; BN stays in eval mode, the mode is restored.
+    """
+    return _mc_scores(model, images, classes, centroids, passes, generator, batch_size, True)
+
+
+def mc_scores_naive(
+    model: nn.Module,
+    images: Tensor,
+    classes: object,
+    centroids: list[Tensor],
+    passes: int = 5,
+    generator: torch.Generator | None = None,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """Reference for ``mc_scores``: K full forward passes (trunk + head) with the same mask order."""
+    return _mc_scores(model, images, classes, centroids, passes, generator, batch_size, False)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def keep_lowest(
+    scores: np.ndarray,
+    classes: np.ndarray,
+    n_keep: Mapping[int, int],
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return a bool mask of the n_keep[c] lowest-score eligible items per class c (ties: lower index)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    classes = np.asarray(classes)
+    if scores.shape != classes.shape or scores.ndim != 1:
+        raise DataError(
+            f"scores {scores.shape} and classes {classes.shape} must be equal 1-D shapes"
+        )
+    eligible = np.ones(len(classes), bool) if candidates is None else np.asarray(candidates, bool)
+    if eligible.shape != classes.shape:
+        raise DataError(f"candidates mask {eligible.shape} does not match classes {classes.shape}")
+    keep = np.zeros(len(classes), bool)
+    for c, k in n_keep.items():
+        if k < 0:
+            raise ConfigError(f"number to keep for class {c} must be >= 0, got {k}")
+        idx = np.flatnonzero(eligible & (classes == c))
+        if len(idx) < k:
+            log.warning(
+                "class %s: only %d eligible candidates for %d wanted; keeping all", c, len(idx), k
+            )
+        # NaN scores sort last, so they are kept only when nothing else is left
+        keep[idx[np.argsort(scores[idx], kind="stable")[:k]]] = True
+    return keep
+
+
+def _score(scores: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
+    """Return ``scores[key]`` as a 1-D array of length n."""
+    if key not in scores:
+        raise DataError(f"scores lack the key {key!r} (have {sorted(scores)})")
+    arr = np.asarray(scores[key])
+    if arr.shape != (n,):
+        raise DataError(f"scores[{key!r}] has shape {arr.shape}, expected ({n},)")
+    return arr
+
+
+def select_subsets(
+    scores: Mapping[str, np.ndarray],
+    classes: np.ndarray,
+    budget: Mapping[int, int],
+    seed: int,
+    drop_foreign: bool = False,
+) -> dict[str, np.ndarray]:
+    """Return sorted candidate indices per filter, plus ``entropy_stage`` (Algorithm 1's first step).
+
+    Filters: random, entropy, distance, distance_single, selective and all, budget[c] per class.
+
+    ``selective`` is Algorithm 1: per class keep the 2*budget[c] lowest-entropy candidates (the
+    half below the class median of a 4*budget pool), then the budget[c] of those closest to the
+    class centroid. With ``drop_foreign`` candidates whose nearest centroid is another class's
+    are removed before every filter, ``random`` and ``all`` included.
+    """
+    classes = np.asarray(classes)
+    n = len(classes)
+    eligible = np.ones(n, bool)
+    if drop_foreign:
+        eligible = _score(scores, "nearest", n) == classes
+        log.info(
+            "drop_foreign: %d of %d candidates are nearer another class's centroid",
+            n - eligible.sum(),
+            n,
+        )
+    rng = np.random.default_rng(seed)
+    random = np.zeros(n, bool)
+    for c in sorted(budget):
+        idx = np.flatnonzero(eligible & (classes == c))
+        k = budget[c]
+        if len(idx) < k:
+            log.warning("class %s: only %d eligible candidates for %d random picks", c, len(idx), k)
+        random[rng.choice(idx, size=min(k, len(idx)), replace=False)] = True
+    entropy = _score(scores, "entropy", n)
+    distance = _score(scores, "distance", n)
+    stage = keep_lowest(entropy, classes, {c: 2 * k for c, k in budget.items()}, eligible)
+    masks = {
+        "random": random,
+        "entropy": keep_lowest(entropy, classes, budget, eligible),
+        "distance": keep_lowest(distance, classes, budget, eligible),
+        "distance_single": keep_lowest(
+            _score(scores, "distance_single", n), classes, budget, eligible
+        ),
+        "selective": keep_lowest(distance, classes, budget, stage),
+        "all": eligible,
+        "entropy_stage": stage,
+    }
+    return {name: np.flatnonzero(mask) for name, mask in masks.items()}
+
+
+def audit_rows(
+    scores: Mapping[str, np.ndarray], classes: np.ndarray, subsets: Mapping[str, np.ndarray]
+) -> list[dict]:
+    """Return one audit row per candidate: index, class, scores, kept_entropy, kept, in_<filter>."""
+    classes = np.asarray(classes)
+    n = len(classes)
+    cols = {k: _score(scores, k, n) for k in ("entropy", "distance", "distance_single", "nearest")}
+
+    def member(name: str) -> np.ndarray:
+        mask = np.zeros(n, bool)
+        mask[np.asarray(subsets.get(name, []), dtype=np.int64)] = True
+        return mask
+
+    flags = {"kept_entropy": member("entropy_stage"), "kept": member("selective")}
+    flags |= {
+        f"in_{name}": member(name)
+        for name in subsets
+        if name not in ("entropy_stage", "selective", "all")
+    }
+    rows = []
+    for i in range(n):
+        row: dict = {"index": i, "class": int(classes[i])}
+        row |= {k: float(v[i]) for k, v in cols.items() if k != "nearest"}
+        row["nearest"] = int(cols["nearest"][i])
+        row |= {k: bool(v[i]) for k, v in flags.items()}
+        rows.append(row)
+    return rows
