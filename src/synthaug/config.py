@@ -490,13 +490,18 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and prefer deterministic kernels."""
+    """Seed Python, NumPy and torch (CPU and CUDA); cuDNN is set to deterministic kernels.
+
+    CPU kernels are deterministic for a fixed thread count; on a GPU some kernels
+    (e.g. atomic-add reductions) may still differ between runs.
+    """
     import torch
 
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - libraries may use the global RNG
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 def resolve_device(name: str) -> Any:

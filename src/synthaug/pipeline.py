@@ -29,7 +29,6 @@ from .generation import (
     score_checkpoints,
 )
 from .io import load_arrays, read_json, save_arrays, write_csv, write_json, write_text
-from .metrics import classification_metrics, confusion_matrix, summarize
 from .models import ClassifierConfig, ResNetClassifier
 from .selection import audit_rows, class_centroids, mc_scores, pick_checkpoint, select_subsets
 from .training.checkpoints import atomic_torch_save, list_checkpoints, load_checkpoint
@@ -154,8 +153,6 @@ def train_gan(params: Params, kind: str) -> dict[str, Any]:
                "wall_seconds": time.perf_counter() - t0,
                **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")}}
     write_json(paths.metrics("train_gan", kind), summary)
-    write_csv(paths.METRICS / "train_gan" / f"{kind}_history.csv", history,
-              list(history[0].keys()) if history else ["epoch"])
     return summary
 
 
@@ -301,6 +298,7 @@ def train_classifier(params: Params, method: str, seed: int) -> dict[str, Any]:
 
 def evaluate(params: Params) -> dict[str, Any]:
     """Test metrics of every method x seed; mean, std and paired difference to the baseline."""
+    from .metrics import classification_metrics, confusion_matrix, summarize
     from .report import results_table
 
     tc, cfg = params.train_classifier, params.evaluate
