@@ -1,0 +1,94 @@
+"""End to end: the real `dvc repro` and `dvc exp run -S` on the tiny configuration."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import dvc, run
+
+pytestmark = pytest.mark.slow
+
+
+def stages_run(output: str) -> list[str]:
+    """Names of the stages DVC ran (not skipped) in a repro/exp run log."""
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def test_repro_then_exp_run(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    methods = list(params["train_classifier"]["methods"])
+    seeds = params["train_classifier"]["seeds"]
+
+    out = dvc("repro", cwd=project).stdout
+    ran = stages_run(out)
+    assert "prepare_data" in ran and "evaluate" in ran
+
+    # prepared splits: capped, imbalanced-capable training split; held-out test split
+    with np.load(project / "data/prepared/train.npz") as d:
+        train_labels = d["labels"]
+        assert d["images"].shape[1:] == (1, 8, 8)
+        assert d["images"].min() >= -1 and d["images"].max() <= 1
+    counts = np.bincount(train_labels)
+    assert (counts == 6).all()
+    with np.load(project / "data/prepared/test.npz") as d:
+        assert len(d["labels"]) == 100
+
+    # generator checkpoints every 5 epochs; FID curve with raw and smoothed values
+    ckpts = sorted(p.name for p in (project / "models/train_gan/cgan").glob("epoch_*.pt"))
+    assert ckpts == ["epoch_005.pt", "epoch_010.pt"]
+    fid_rows = (project / "metrics/select_checkpoint/cgan_fid.csv").read_text().splitlines()
+    assert fid_rows[0] == "epoch,fid,fid_ema" and len(fid_rows) == 3
+    chosen = json.loads((project / "metrics/select_checkpoint/cgan.json").read_text())
+    assert chosen["chosen_epoch"] in (5, 10) and chosen["alpha"] == 0.3
+
+    # pool of 4 * round(r * N_i) per class; every filter keeps round(r * N_i) per class
+    budget = 3  # round(0.5 * 6)
+    with np.load(project / "data/pools/cgan.npz") as d:
+        assert (np.bincount(d["classes"]) == 4 * budget).all()
+        assert d["images"].shape[1:] == (1, 8, 8)
+    with np.load(project / "data/selected/cgan.npz") as d:
+        for name in ("random", "distance_single", "selective", "entropy", "distance"):
+            kept = d["classes"][d[f"subset_{name}"]]
+            assert (np.bincount(kept, minlength=10) == budget).all(), name
+        assert set(d["subset_selective"]) <= set(d["subset_entropy_stage"])
+    audit = (project / "data/selected/cgan_audit.csv").read_text().splitlines()
+    assert audit[0].startswith("index,class,entropy,distance")
+    assert len(audit) == 1 + 10 * 4 * budget
+
+    # one classifier per method x seed; test metrics for every method
+    for m in methods:
+        for s in seeds:
+            assert (project / f"models/train_classifier/{m}/seed_{s}.pt").is_file()
+    results = json.loads((project / "metrics/evaluate.json").read_text())
+    assert set(results) == set(methods)
+    for m in methods:
+        assert 0 <= results[m]["accuracy_mean"] <= 1
+        assert results["baseline"]["accuracy_diff"] == 0
+    table = (project / "reports/results.md").read_text()
+    assert all(f"`{m}`" in table for m in methods)
+
+    # nothing changed -> nothing runs
+    again = dvc("repro", cwd=project).stdout
+    assert stages_run(again) == [] and "up to date" in again
+
+    # metrics/plots commands work on it
+    assert "accuracy_mean" in dvc("metrics", "show", cwd=project).stdout
+    dvc("plots", "show", "-o", str(project / "plots_html"), cwd=project)
+
+    # a ratio experiment reruns generate and what follows, never the generators/extractor
+    run(["git", "add", "-A"], cwd=project)
+    run(["git", "commit", "-qm", "tiny run"], cwd=project)
+    exp = dvc("exp", "run", "-S", "generate.ratio=1.0", cwd=project).stdout
+    ran = stages_run(exp)
+    assert "generate@cgan" in ran and "filter_synthetic@cgan" in ran and "evaluate" in ran
+    assert not [s for s in ran if s.startswith(("train_gan", "train_extractor",
+                                                "select_checkpoint", "prepare_data"))]
+    with np.load(project / "data/pools/cgan.npz") as d:
+        assert (np.bincount(d["classes"]) == 4 * 6).all()
+    diff = dvc("metrics", "diff", cwd=project).stdout
+    assert "gan_selective" in diff
