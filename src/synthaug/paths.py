@@ -10,6 +10,7 @@ SELECTED = Path("data/selected")
 MODELS = Path("models")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
+LOGS = Path("logs")
 
 
 def prepared(split: str) -> Path:
@@ -57,3 +58,9 @@ def metrics(stage: str, *parts: str) -> Path:
     if not parts:
         return METRICS / f"{stage}.json"
     return METRICS.joinpath(stage, *parts[:-1], f"{parts[-1]}.json")
+
+
+def timing(stage: str, *parts: str) -> Path:
+    """``logs/timing/<stage>[/<parts>].json``: wall-clock figures, not tracked."""
+    return (LOGS / "timing").joinpath(stage, *parts[:-1], f"{parts[-1]}.json") if parts \
+        else LOGS / "timing" / f"{stage}.json"

@@ -28,7 +28,7 @@ from .generation import (
     load_generator,
     score_checkpoints,
 )
-from .io import load_arrays, read_json, save_arrays, write_csv, write_json, write_text
+from .io import load_arrays, save_arrays, write_csv, write_json, write_text
 from .models import ClassifierConfig, ResNetClassifier
 from .selection import audit_rows, class_centroids, mc_scores, pick_checkpoint, select_subsets
 from .training.checkpoints import atomic_torch_save, list_checkpoints, load_checkpoint
@@ -64,6 +64,15 @@ def load_classifier(path: Any, device: torch.device | str = "cpu") -> ResNetClas
     model = ResNetClassifier(ClassifierConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
+
+
+def write_timing(stage: str, *parts: str, **seconds: float) -> None:
+    """Wall-clock figures go to ``logs/`` (git-ignored), never into metrics files.
+
+    Metrics must be identical between two runs with the same params and seed;
+    timings never are.
+    """
+    write_json(paths.timing(stage, *parts), seconds)
 
 
 def check_positive_class(positive_class: int | None, num_classes: int) -> None:
@@ -113,8 +122,9 @@ def train_extractor(params: Params) -> dict[str, Any]:
                          desc="train_extractor")
     save_classifier(model.cpu(), paths.extractor(), best_epoch=fit.best_epoch, history=fit.history)
     summary = {"best_epoch": fit.best_epoch, "val_loss": fit.best["val_loss"],
-               "val_accuracy": fit.best["val_accuracy"], "seconds": time.perf_counter() - t0}
+               "val_accuracy": fit.best["val_accuracy"]}
     write_json(paths.metrics("train_extractor"), summary)
+    write_timing("train_extractor", seconds=time.perf_counter() - t0)
     return summary
 
 
@@ -149,10 +159,11 @@ def train_gan(params: Params, kind: str) -> dict[str, Any]:
     last = history[-1] if history else {}
     summary = {"kind": kind, "epochs": len(history),
                "checkpoints": len(list_checkpoints(paths.gan_dir(kind))),
-               "train_seconds": sum(r["seconds"] for r in history),
-               "wall_seconds": time.perf_counter() - t0,
                **{f"final_{k}": v for k, v in last.items() if k not in ("epoch", "seconds")}}
     write_json(paths.metrics("train_gan", kind), summary)
+    write_timing("train_gan", kind, seconds=time.perf_counter() - t0,
+                 train_seconds=sum(r["seconds"] for r in history),
+                 seconds_per_epoch=sum(r["seconds"] for r in history) / max(len(history), 1))
     return summary
 
 
@@ -180,16 +191,14 @@ def select_checkpoint(params: Params, kind: str) -> dict[str, Any]:
     atomic_torch_save(ckpt, paths.chosen_generator(kind))
     write_csv(paths.METRICS / "select_checkpoint" / f"{kind}_fid.csv", rows,
               ["epoch", "fid", "fid_ema"])
-    gan_metrics = paths.metrics("train_gan", kind)
-    train_seconds = read_json(gan_metrics).get("train_seconds") if gan_metrics.is_file() else None
     summary = {
         "kind": kind, "chosen_epoch": rows[best]["epoch"], "fid": rows[best]["fid"],
         "fid_ema": rows[best]["fid_ema"], "alpha": cfg.alpha, "n_images": cfg.n_images,
         "checkpoints": len(rows), "nonfinite": sum(not np.isfinite(r["fid"]) for r in rows),
-        "score_seconds": score_seconds,
-        "score_to_train_time": score_seconds / train_seconds if train_seconds else None,
     }
     write_json(paths.metrics("select_checkpoint", kind), summary)
+    write_timing("select_checkpoint", kind, seconds=score_seconds,
+                 seconds_per_checkpoint=score_seconds / len(rows))
     return summary
 
 
@@ -236,8 +245,9 @@ def filter_synthetic(params: Params, pool_name: str) -> dict[str, Any]:
                 **{f"subset_{k}": np.asarray(v, dtype=np.int64) for k, v in subsets.items()})
     rows = audit_rows(scores, classes, subsets)
     write_csv(paths.audit(pool_name), rows, list(rows[0].keys()))
-    summary: dict[str, Any] = {"candidates": len(classes), "passes": cfg.passes,
-                               "seconds": seconds, "images_per_second": len(classes) / seconds}
+    write_timing("filter_synthetic", pool_name, seconds=seconds,
+                 images_per_second=len(classes) / seconds)
+    summary: dict[str, Any] = {"candidates": len(classes), "passes": cfg.passes}
     for name, idx in subsets.items():
         idx = np.asarray(idx, dtype=np.int64)
         summary[name] = {
@@ -291,8 +301,9 @@ def train_classifier(params: Params, method: str, seed: int) -> dict[str, Any]:
                     best_epoch=fit.best_epoch, history=fit.history, n_synthetic=len(sx))
     summary = {"method": method, "seed": seed, "best_epoch": fit.best_epoch,
                "val_loss": fit.best["val_loss"], "val_accuracy": fit.best["val_accuracy"],
-               "n_real": len(tx), "n_synthetic": len(sx), "seconds": time.perf_counter() - t0}
+               "n_real": len(tx), "n_synthetic": len(sx)}
     write_json(paths.metrics("train_classifier", method, f"seed_{seed}"), summary)
+    write_timing("train_classifier", method, f"seed_{seed}", seconds=time.perf_counter() - t0)
     return summary
 
 
