@@ -46,6 +46,7 @@ class Base:
     image_size: int = 16  # square side in pixels; a multiple of 4, at least 8
 
     def validate(self, key: str) -> None:
+        _check(self.seed >= 0, f"{key}.seed", self.seed, ">= 0 (NumPy seeds must be non-negative)")
         _check(
             self.image_size >= 8 and self.image_size % 4 == 0,
             f"{key}.image_size",
@@ -72,6 +73,8 @@ class PrepareData:
                    "an integer count, or a fraction in (0, 1)")
         _check(self.val_per_class >= 1, f"{key}.val_per_class", self.val_per_class, ">= 1")
         _check(0 < self.train_fraction <= 1, f"{key}.train_fraction", self.train_fraction, "in (0, 1]")
+        _check(self.train_cap != [], f"{key}.train_cap", self.train_cap,
+               "null, one int, or a non-empty list with one cap per class")
         caps = [self.train_cap] if isinstance(self.train_cap, int) else (self.train_cap or [])
         _check(all(c >= 1 for c in caps), f"{key}.train_cap", self.train_cap, "caps >= 1")
         if self.source in ("medmnist", "folder"):
@@ -152,7 +155,8 @@ class CVAE:
     beta: float = 1.0  # weight of the KL term
 
     def validate(self, key: str) -> None:
-        _check(self.z_dim >= 1 and self.hidden >= 1, f"{key}.z_dim", self.z_dim, "z_dim, hidden >= 1")
+        for name in ("z_dim", "hidden"):
+            _check(getattr(self, name) >= 1, f"{key}.{name}", getattr(self, name), ">= 1")
         _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
         _check(self.beta >= 0, f"{key}.beta", self.beta, ">= 0")
 
@@ -167,7 +171,8 @@ class AE:
     noise: float = 0.5  # code perturbation, in units of the per-dimension code std
 
     def validate(self, key: str) -> None:
-        _check(self.z_dim >= 1 and self.hidden >= 1, f"{key}.z_dim", self.z_dim, "z_dim, hidden >= 1")
+        for name in ("z_dim", "hidden"):
+            _check(getattr(self, name) >= 1, f"{key}.{name}", getattr(self, name), ">= 1")
         _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
         _check(self.noise >= 0, f"{key}.noise", self.noise, ">= 0")
 
@@ -201,7 +206,9 @@ class SelectCheckpoint:
     """FID of every checkpoint in the extractor's feature space, EMA-smoothed (eq. 2)."""
 
     alpha: float = 0.3  # EMA weight of the previous smoothed value
-    n_images: int = 500  # generated images per checkpoint (the same for every checkpoint)
+    n_images: int = 500  # generated images per checkpoint (the same for every checkpoint);
+    # fewer than the extractor's feature dimensions gives singular covariances: still finite
+    # thanks to eps, but noisier (see synthaug.fid.frechet_distance)
     eps: float = 1e-6  # ridge added to both covariance diagonals
 
     def validate(self, key: str) -> None:
@@ -229,6 +236,8 @@ class GeMix:
     def validate(self, key: str) -> None:
         for name in ("concentration_major", "concentration_minor", "alpha"):
             _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "> 0")
+        _check(self.concentration_major > self.concentration_minor, f"{key}.concentration_major",
+               self.concentration_major, f"> {key}.concentration_minor ({self.concentration_minor})")
 
 
 @dataclass(frozen=True)
@@ -277,6 +286,11 @@ class Traditional:
     brightness: float = 0.1  # max additive change on the [-1, 1] scale
     contrast: float = 0.1  # max relative contrast change
 
+    def validate(self, key: str) -> None:
+        from .augment import TraditionalAugment  # its __post_init__ holds the ranges
+
+        TraditionalAugment(**dataclasses.asdict(self))
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -303,6 +317,7 @@ class TrainClassifier:
     def validate(self, key: str) -> None:
         _check(len(self.seeds) >= 1, f"{key}.seeds", self.seeds, "a non-empty list of ints")
         _check(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "no repeats")
+        _check(all(s >= 0 for s in self.seeds), f"{key}.seeds", self.seeds, "seeds >= 0")
         _check(self.mixup_alpha > 0, f"{key}.mixup_alpha", self.mixup_alpha, "> 0")
         _check(self.zeta_gamma > 0, f"{key}.zeta_gamma", self.zeta_gamma, "> 0")
         _check(len(self.methods) >= 1, f"{key}.methods", self.methods, "at least one method")
@@ -316,6 +331,11 @@ class Evaluate:
 
     baseline: str = "baseline"  # method the paired differences are taken against
     positive_class: int | None = None  # binary tasks: the positive class (default 1)
+
+    def validate(self, key: str) -> None:
+        # whether the class exists is checked against the data in prepare_data and evaluate
+        _check(self.positive_class is None or self.positive_class >= 0, f"{key}.positive_class",
+               self.positive_class, "null or a class index >= 0")
 
 
 @dataclass(frozen=True)
@@ -422,6 +442,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise bad
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not np.isfinite(value):
+                raise ConfigError(f"params key '{key}' = {value!r} is not allowed: a finite number")
             return float(value)
         raise bad
     if tp is str:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .augment import gemix_labels, one_hot
+from .errors import TrainingError
 from .fid import feature_statistics, features_of, frechet_distance
 from .models.generators import build_generator
 from .progress import progress
@@ -77,8 +78,20 @@ def score_checkpoints(
 
     Real statistics are computed once; a checkpoint whose images or FID are not
     finite gets FID NaN (reported, never chosen).
+
+    With fewer images (real or generated) than feature dimensions the covariances are
+    singular: :func:`~synthaug.fid.frechet_distance` then relies on its symmetric PSD
+    square root and the ``eps`` ridge (``select_checkpoint.eps``), which keep the FID
+    finite and comparable between checkpoints (all use the same labels and noise), but
+    it is a noisier estimate; this case is logged.
     """
     mu_r, sigma_r = feature_statistics(real_features)
+    dims = int(np.asarray(real_features).shape[1])
+    if min(len(real_features), len(labels)) <= dims:
+        log.warning("FID with %d real and %d generated images in %d feature dimensions: the "
+                    "covariances are singular; the FID uses the eps=%g ridge and stays finite, "
+                    "but raise select_checkpoint.n_images (or use more real images) for a "
+                    "stabler estimate", len(real_features), len(labels), dims, eps)
     rows = []
     for path in progress(paths, desc="select_checkpoint"):
         t0 = time.perf_counter()
@@ -129,6 +142,9 @@ def generate_pool(
         "classes": torch.cat(classes).numpy().astype(np.int64),
         "budget": np.asarray(budget, dtype=np.int64),
     }
-    if not np.isfinite(pool["images"]).all():
-        raise ValueError("the generator produced non-finite images")
+    bad = np.flatnonzero(~np.isfinite(pool["images"]).reshape(len(pool["images"]), -1).all(1))
+    if bad.size:
+        raise TrainingError(
+            f"the generator produced {bad.size} non-finite image(s), the first of class "
+            f"{int(pool['classes'][bad[0]])}; choose another checkpoint or retrain the generator")
     return pool

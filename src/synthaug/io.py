@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,36 @@ import numpy as np
 from .errors import DataError
 
 
+TMP_TAG = ".tmp"  # every temporary name is ".<target name>.<random><TMP_TAG>[<suffix>]"
+
+
+def temp_files(folder: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Temporary files left in ``folder`` by writes to ``name`` (all targets by default)."""
+    pattern = f".{glob.escape(name) if name != '*' else '*'}.*{TMP_TAG}*"
+    return sorted(Path(folder).glob(pattern))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary name is hidden (dot-prefixed) and tagged ``.tmp``. Leftovers of an
+    earlier write to the same target that was killed midway (SIGKILL skips the clean-up
+    below) are removed first, so a rerun never accumulates them. The file is created
+    with the usual permissions (0666 less the umask), not mkstemp's 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".tmp"), dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    for stale in temp_files(path.parent, path.name):
+        stale.unlink(missing_ok=True)
+    while True:
+        tmp_path = path.parent / (f".{path.name}.{secrets.token_hex(4)}"
+                                  f"{suffix or path.suffix + TMP_TAG}")
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp_path
         os.replace(tmp_path, path)

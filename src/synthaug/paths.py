@@ -64,3 +64,8 @@ def timing(stage: str, *parts: str) -> Path:
     """``logs/timing/<stage>[/<parts>].json``: wall-clock figures, not tracked."""
     return (LOGS / "timing").joinpath(stage, *parts[:-1], f"{parts[-1]}.json") if parts \
         else LOGS / "timing" / f"{stage}.json"
+
+
+def live(stage: str, *parts: str) -> Path:
+    """dvclive folder of a training loop: ``dvclive/<stage>[/<parts>]``."""
+    return Path("dvclive", stage, *parts)

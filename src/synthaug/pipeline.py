@@ -31,6 +31,7 @@ from .generation import (
 from .io import load_arrays, save_arrays, write_csv, write_json, write_text
 from .models import ClassifierConfig, ResNetClassifier
 from .selection import audit_rows, class_centroids, mc_scores, pick_checkpoint, select_subsets
+from .tracking import epoch_logger
 from .training.checkpoints import atomic_torch_save, list_checkpoints, load_checkpoint
 from .training.classifier import fit_classifier, predict_proba
 from .training.generators import GeneratorRun, train_generator
@@ -116,10 +117,11 @@ def train_extractor(params: Params) -> dict[str, Any]:
     model = build_classifier(train, cfg.net)
     t0 = time.perf_counter()
     s = cfg.schedule
-    fit = fit_classifier(model, tx, one_hot(ty, train.num_classes), vx, vy, epochs=s.epochs,
-                         batch_size=s.batch_size, lr=s.lr, weight_decay=s.weight_decay,
-                         generator=torch.Generator().manual_seed(base.seed), device=device,
-                         desc="train_extractor")
+    with epoch_logger(paths.live("train_extractor")) as on_epoch:
+        fit = fit_classifier(model, tx, one_hot(ty, train.num_classes), vx, vy, epochs=s.epochs,
+                             batch_size=s.batch_size, lr=s.lr, weight_decay=s.weight_decay,
+                             generator=torch.Generator().manual_seed(base.seed), device=device,
+                             on_epoch=on_epoch, desc="train_extractor")
     save_classifier(model.cpu(), paths.extractor(), best_epoch=fit.best_epoch, history=fit.history)
     summary = {"best_epoch": fit.best_epoch, "val_loss": fit.best["val_loss"],
                "val_accuracy": fit.best["val_accuracy"]}
@@ -154,8 +156,9 @@ def train_gan(params: Params, kind: str) -> dict[str, Any]:
     x, y = tensors(train)
     run = generator_run(params, kind, train)
     t0 = time.perf_counter()
-    history = train_generator(run, x, one_hot(y, train.num_classes), paths.gan_dir(kind),
-                              device=resolve_device(base.device))
+    with epoch_logger(paths.live("train_gan", kind)) as on_epoch:
+        history = train_generator(run, x, one_hot(y, train.num_classes), paths.gan_dir(kind),
+                                  device=resolve_device(base.device), on_epoch=on_epoch)
     last = history[-1] if history else {}
     summary = {"kind": kind, "epochs": len(history),
                "checkpoints": len(list_checkpoints(paths.gan_dir(kind))),
@@ -293,10 +296,12 @@ def train_classifier(params: Params, method: str, seed: int) -> dict[str, Any]:
     model = build_classifier(train, tc.net)
     s = tc.schedule
     t0 = time.perf_counter()
-    fit = fit_classifier(model, x, y, vx, vy, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-                         weight_decay=s.weight_decay, generator=torch.Generator().manual_seed(seed),
-                         device=device, transform=transform, mixing=mixing,
-                         desc=f"train_classifier {method} seed {seed}")
+    with epoch_logger(paths.live("train_classifier", method, f"seed_{seed}")) as on_epoch:
+        fit = fit_classifier(model, x, y, vx, vy, epochs=s.epochs, batch_size=s.batch_size,
+                             lr=s.lr, weight_decay=s.weight_decay,
+                             generator=torch.Generator().manual_seed(seed), device=device,
+                             transform=transform, mixing=mixing, on_epoch=on_epoch,
+                             desc=f"train_classifier {method} seed {seed}")
     save_classifier(model.cpu(), paths.classifier(method, seed), method=method, seed=seed,
                     best_epoch=fit.best_epoch, history=fit.history, n_synthetic=len(sx))
     summary = {"method": method, "seed": seed, "best_epoch": fit.best_epoch,

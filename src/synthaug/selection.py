@@ -60,7 +60,10 @@ def pick_checkpoint(
         raise DataError(f"{len(epochs)} epochs but {len(fids)} FID values")
     smooth = ema_smooth(fids, alpha)
     if not np.isfinite(smooth).any():
-        raise TrainingError(f"no checkpoint has a finite FID: epochs {epochs}")
+        raise TrainingError(
+            f"no checkpoint has a finite FID: epochs {epochs} all produced non-finite images or "
+            "features, so there is no checkpoint to choose; the generator diverged: lower its "
+            "learning rate (train_gan.<kind>) and train it again")
     best = int(np.nanargmin(smooth))
     log.info("smoothed FID minimum %.4g at epoch %s (alpha=%s)", smooth[best], epochs[best], alpha)
     return best, smooth

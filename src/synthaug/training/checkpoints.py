@@ -15,9 +15,13 @@ _EPOCH = re.compile(r"^epoch_(\d+)\.pt$")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary name, renamed into place when complete."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` to a temporary name, renamed into place when complete.
+
+    It writes through a file object: given a path, torch names the archive's top folder
+    after the (random) temporary name, so equal checkpoints would differ byte for byte.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def checkpoint_epoch(path: str | Path) -> int:

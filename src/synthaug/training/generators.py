@@ -7,7 +7,9 @@ Layout of ``out_dir`` (StyleGAN-like, zero-padded and step-indexed):
   **config)`` + ``load_state_dict`` rebuild the generator used for sampling (the EMA
   copy for the cGAN).
 - ``resume.pt``: everything needed to continue (all networks, optimisers, the RNG
-  state, the loss history), overwritten atomically at every checkpoint. Training is
+  state, the loss history), overwritten atomically at every checkpoint. Its history
+  holds no wall-clock times ("seconds" is 0.0 there, so equal runs give equal bytes
+  and DVC output hashes; epochs trained before an interruption count 0 s). Training is
   deterministic given the seed, so an interrupted run that resumes ends with the
   same checkpoints as an uninterrupted one.
 
@@ -191,6 +193,8 @@ def train_generator(
     state = _prepare_out_dir(out_dir, fingerprint, run.epochs)
     if state is not None and state.get("done"):
         log.info("%s: all %d epochs already trained", out_dir, run.epochs)
+        for row in state["history"] if on_epoch is not None else ():
+            on_epoch(row)
         return state["history"]
     torch.manual_seed(run.seed)
     trainer = _Trainer(run, device)
@@ -202,6 +206,9 @@ def train_generator(
         g.set_state(state["rng"])
         history, start = state["history"], state["epoch"]
         log.info("%s: resuming after epoch %d of %d", out_dir, start, run.epochs)
+        if on_epoch is not None:
+            for row in history:  # replay, so live logs show the whole run
+                on_epoch(row)
     x_all, y_all = images.to(device), labels_onehot.to(device)
     n = len(x_all)
     last = run.epochs - run.epochs % run.checkpoint_every  # epochs after it would not be saved
@@ -243,6 +250,6 @@ def train_generator(
                 out_dir / f"epoch_{epoch:03d}.pt")
             atomic_torch_save(
                 {"epoch": epoch, "fingerprint": fingerprint, "trainer": trainer.state(),
-                 "rng": g.get_state(), "history": history},
+                 "rng": g.get_state(), "history": [{**r, "seconds": 0.0} for r in history]},
                 out_dir / "resume.pt")
     return history

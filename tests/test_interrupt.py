@@ -1,0 +1,127 @@
+"""Interruptions (issue item 4): SIGKILL of `dvc repro` midway through train_gan, then resume.
+
+Every output is written to a hidden temporary name and renamed when complete
+(:func:`synthaug.io.atomic_path`), so a killed stage leaves either complete files or
+dot-prefixed ``.tmp`` leftovers, which the next write to the same target (and
+train_gan's start) removes. DVC's run lock (``.dvc/tmp/rwlock``) still names the
+killed ``dvc`` process; DVC drops such entries itself once that PID no longer exists,
+so the test reaps the killed process (a zombie would still count as alive).
+
+Both runs use one CPU thread (OMP_NUM_THREADS=1): on a busy two-core machine torch's
+default of two threads makes these tiny networks about 100x slower, and it is the
+same setting in both runs, so the checkpoints are comparable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import dvc, make_project, project_env, tiny_params
+from synthaug.io import temp_files
+
+pytestmark = pytest.mark.slow
+
+GAN_DIR = Path("models/train_gan/cgan")
+EPOCHS, EVERY = 300, 10
+
+
+def params() -> dict:
+    return tiny_params(train_gan={"epochs": EPOCHS, "checkpoint_every": EVERY})
+
+
+def env() -> dict[str, str]:
+    return {**project_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def start_repro(project: Path) -> subprocess.Popen:
+    """``dvc repro train_gan@cgan`` in its own process group (so the stage dies with it)."""
+    return subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train_gan@cgan"], cwd=project,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def checkpoint_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("epoch_*.pt"))
+
+
+def assert_only_complete_files(folder: Path) -> None:
+    """Every visible file loads completely; anything else is a hidden temporary file."""
+    for p in folder.iterdir():
+        if p.name.startswith("."):
+            assert ".tmp" in p.name, p
+            continue
+        assert re.fullmatch(r"epoch_\d{3}\.pt|resume\.pt", p.name), p
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        assert ckpt["epoch"] % EVERY == 0 and ckpt["fingerprint"], p
+
+
+def test_sigkill_midway_then_repro_resumes_to_the_same_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for conftest's dvc() too
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+    killed = make_project(tmp_path / "killed", params())
+    reference = make_project(tmp_path / "reference", params())
+    ref_proc = start_repro(reference)  # the uninterrupted run, side by side
+
+    proc = start_repro(killed)
+    folder = killed / GAN_DIR
+    deadline = time.monotonic() + 240
+    # epoch_020.pt is written after resume.pt of epoch 10, so there is a checkpoint to resume
+    # from (killed between epoch_010.pt and its resume.pt, the run would start anew)
+    while not (folder / f"epoch_{2 * EVERY:03d}.pt").exists():
+        assert proc.poll() is None, f"dvc repro ended early:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, "no checkpoint after 240 s"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()  # reaped: DVC's rwlock now sees the PID as gone
+    proc.stdout.close()
+
+    done = checkpoint_names(folder)
+    assert f"epoch_{2 * EVERY:03d}.pt" in done and f"epoch_{EPOCHS:03d}.pt" not in done, done
+    assert_only_complete_files(folder)
+    last = torch.load(folder / "resume.pt", weights_only=False)["epoch"]
+    assert EVERY <= last < EPOCHS
+    # a write killed midway: the next run must remove it, never take it for a checkpoint
+    (folder / f".epoch_{last + EVERY:03d}.pt.dead0000.pt.tmp").write_bytes(b"half a checkpoint")
+    assert not (killed / "metrics/train_gan/cgan.json").exists()
+
+    out = dvc("repro", "train_gan@cgan", cwd=killed)
+    log = out.stdout + out.stderr
+    assert f"resuming after epoch {last} of {EPOCHS}" in log, log
+    assert "prepare_data" not in re.findall(r"Running stage '([^']+)'", log)
+    assert temp_files(folder) == []
+
+    ref_out, _ = ref_proc.communicate(timeout=300)
+    assert ref_proc.returncode == 0, ref_out
+    ref_folder = reference / GAN_DIR
+    names = checkpoint_names(ref_folder)
+    assert names == checkpoint_names(folder) and len(names) == EPOCHS // EVERY
+    for name in names:
+        a = torch.load(folder / name, weights_only=False)
+        b = torch.load(ref_folder / name, weights_only=False)
+        assert {k: v for k, v in a.items() if k != "state_dict"} == \
+               {k: v for k, v in b.items() if k != "state_dict"}, name
+        assert a["state_dict"].keys() == b["state_dict"].keys()
+        for key, tensor in a["state_dict"].items():
+            assert torch.equal(tensor, b["state_dict"][key]), (name, key)
+    # same final losses in the metrics, and DVC records identical outputs
+    assert (killed / "metrics/train_gan/cgan.json").read_bytes() == \
+           (reference / "metrics/train_gan/cgan.json").read_bytes()
+    assert "up to date" in dvc("repro", "train_gan@cgan", cwd=killed).stdout
+    assert gan_hash(killed) == gan_hash(reference)  # resume.pt included
+
+
+def gan_hash(project: Path) -> str:
+    """DVC's hash of the whole generator folder, from dvc.lock."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    outs = lock["stages"]["train_gan@cgan"]["outs"]
+    return next(o["md5"] for o in outs if o["path"] == str(GAN_DIR))
