@@ -68,3 +68,11 @@ def make_project(path: Path, params: dict | None = None) -> Path:
 def project(tmp_path: Path) -> Path:
     """A fresh tiny project (not yet reproduced)."""
     return make_project(tmp_path / "proj")
+
+
+@pytest.fixture(scope="session")
+def full_tiny_run(tmp_path_factory) -> Path:
+    """Every recipe of configs/tiny.yaml reproduced once (shared by read-only tests)."""
+    path = make_project(tmp_path_factory.mktemp("full") / "proj")
+    dvc("repro", cwd=path)
+    return path

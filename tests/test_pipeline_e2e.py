@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import dvc, run
+from conftest import dvc, make_project, run, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +17,20 @@ pytestmark = pytest.mark.slow
 def stages_run(output: str) -> list[str]:
     """Names of the stages DVC ran (not skipped) in a repro/exp run log."""
     return re.findall(r"Running stage '([^']+)'", output)
+
+
+ISSUE2_METHODS = ("baseline", "traditional", "gan_unfiltered", "gan_single_filter", "gan_selective")
+
+
+@pytest.fixture
+def project(tmp_path):
+    """The selective-augmentation core only: one generator kind, the paper's baselines."""
+    params = tiny_params()
+    params["train_gan"]["kinds"] = ["cgan"]
+    params["generate"]["pools"] = {"cgan": {"generator": "cgan", "labels": "onehot"}}
+    params["train_classifier"]["methods"] = {
+        m: r for m, r in params["train_classifier"]["methods"].items() if m in ISSUE2_METHODS}
+    return make_project(tmp_path / "proj", params)
 
 
 def test_repro_then_exp_run(project):

@@ -139,8 +139,7 @@ def generator_run(params: Params, kind: str, train: Dataset) -> GeneratorRun:
     arch_keys = {"cgan": ("z_dim", "width"), "cvae": ("z_dim", "hidden"),
                  "ae": ("z_dim", "hidden", "noise")}[kind]
     model_kwargs = {**common, **{k: sub[k] for k in arch_keys}}
-    optim = {k: v for k, v in sub.items() if k not in arch_keys or k == "noise"}
-    optim.pop("noise", None)
+    optim = {k: v for k, v in sub.items() if k not in arch_keys}
     return GeneratorRun(kind=kind, model_kwargs=model_kwargs, optim=optim, epochs=tg.epochs,
                         checkpoint_every=tg.checkpoint_every, batch_size=tg.batch_size,
                         seed=base.seed)

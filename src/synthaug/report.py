@@ -200,7 +200,7 @@ def build_report_md(prepare: Mapping[str, Any], checkpoints: Mapping[str, Mappin
     out.append("## Results")
     if methods:
         keys = ("pool", "filter", "transform", "mixing")
-        out.append(_md_table(["Method", *[k.capitalize() for k in keys]],
+        out.append("Methods compared (from `train_classifier.methods`):\n\n" + _md_table(["Method", *[k.capitalize() for k in keys]],
                              [[f"`{m}`", *[r.get(k, "") for k in keys]] for m, r in methods.items()]))
     out.append(results_table(evaluation, baseline=baseline, n_test=prepare["test"], seeds=seeds,
                              split=True))

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,17 @@ class _Trainer:
             self.ema.load_state_dict(s["ema"])
 
 
+def _stored_history(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The history as kept in resume.pt: no wall-clock times, interned keys.
+
+    Equal runs (interrupted or not) must pickle to equal bytes: times never repeat, and
+    pickle writes a key string once per distinct object, so keys read back from an
+    earlier resume.pt must be the same objects as the literals of later rows.
+    """
+    return [{sys.intern(k): 0.0 if k == "seconds" else v for k, v in row.items()}
+            for row in history]
+
+
 def _prepare_out_dir(out_dir: Path, fingerprint: str, epochs: int) -> dict[str, Any] | None:
     """Return the resume state to continue from, clearing anything that cannot be reused."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -250,6 +262,6 @@ def train_generator(
                 out_dir / f"epoch_{epoch:03d}.pt")
             atomic_torch_save(
                 {"epoch": epoch, "fingerprint": fingerprint, "trainer": trainer.state(),
-                 "rng": g.get_state(), "history": [{**r, "seconds": 0.0} for r in history]},
+                 "rng": g.get_state(), "history": _stored_history(history)},
                 out_dir / "resume.pt")
     return history

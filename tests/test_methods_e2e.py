@@ -1,0 +1,56 @@
+"""Every recipe of the default params, in the tiny configuration, through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_config_has_every_default_recipe():
+    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
+    for key in ("methods",):
+        assert tiny["train_classifier"][key] == default["train_classifier"][key]
+    assert tiny["generate"]["pools"] == default["generate"]["pools"]
+    assert tiny["train_gan"]["kinds"] == default["train_gan"]["kinds"]
+
+
+def test_every_recipe_runs(full_tiny_run):
+    proj = full_tiny_run
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    methods = params["train_classifier"]["methods"]
+    pools = params["generate"]["pools"]
+    results = json.loads((proj / "metrics/evaluate.json").read_text())
+    assert set(results) == set(methods)
+
+    budget = 3 * 10  # round(0.5 * 6) per class, 10 classes
+    for name, recipe in methods.items():
+        expected = 0 if recipe["pool"] == "none" else budget
+        assert results[name]["n_synthetic"] == expected, name
+        for seed in params["train_classifier"]["seeds"]:
+            assert (proj / f"models/train_classifier/{name}/seed_{seed}.pt").is_file()
+
+    for kind in params["train_gan"]["kinds"]:
+        assert sorted(p.name for p in (proj / f"models/train_gan/{kind}").glob("epoch_*.pt")) == \
+            ["epoch_005.pt", "epoch_010.pt"]
+        chosen = json.loads((proj / f"metrics/select_checkpoint/{kind}.json").read_text())
+        assert chosen["chosen_epoch"] in (5, 10)
+
+    for name, spec in pools.items():
+        with np.load(proj / f"data/selected/{name}.npz") as d:
+            targets, classes = d["targets"], d["classes"]
+            assert np.allclose(targets.sum(1), 1, atol=1e-5)
+            if spec["labels"] == "gemix":
+                top2 = np.argsort(-targets, axis=1)[:, :2]
+                assert (top2[:, 0] == classes).all()  # the major class is the assigned class
+                assert (top2[:, 1] != classes).all() and (targets.max(1) < 1).all()
+            else:
+                assert (targets.argmax(1) == classes).all() and (targets.max(1) == 1).all()
+            assert len(d["subset_selective"]) == budget
