@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import make_project, run, tiny_params
 from PIL import Image
 
-from conftest import make_project, run, tiny_params
 from synthaug import paths, pipeline
 from synthaug.config import load_params, parse_params
 from synthaug.data import (

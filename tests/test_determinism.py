@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import make_project, project_env, tiny_params
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import tiny_params
+
 from synthaug import paths, pipeline
 from synthaug.config import parse_params
 from synthaug.data import Dataset, save_split

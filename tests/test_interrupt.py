@@ -19,17 +19,25 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import dvc, make_project, project_env, tiny_params
-from synthaug.io import temp_files
 
-pytestmark = pytest.mark.slow
+from synthaug.io import (
+    atomic_path,
+    save_arrays,
+    temp_files,
+    write_csv,
+    write_json,
+    write_text,
+)
+from synthaug.training.checkpoints import atomic_torch_save
 
 GAN_DIR = Path("models/train_gan/cgan")
 EPOCHS, EVERY = 300, 10
@@ -65,6 +73,7 @@ def assert_only_complete_files(folder: Path) -> None:
         assert ckpt["epoch"] % EVERY == 0 and ckpt["fingerprint"], p
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_repro_resumes_to_the_same_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for conftest's dvc() too
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
@@ -125,3 +134,60 @@ def gan_hash(project: Path) -> str:
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     outs = lock["stages"]["train_gan@cgan"]["outs"]
     return next(o["md5"] for o in outs if o["path"] == str(GAN_DIR))
+
+
+# ------------------------------------------------------------------ atomic writes (every stage)
+
+WRITERS = {
+    "json": lambda p: write_json(p, {"a": 1}),
+    "text": lambda p: write_text(p, "new"),
+    "csv": lambda p: write_csv(p, [{"a": 1}], ["a"]),
+    "npz": lambda p: save_arrays(p, x=np.zeros(3)),
+    "torch": lambda p: atomic_torch_save({"x": torch.zeros(3)}, p),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, kind):
+    target = tmp_path / f"out.{kind}"
+    target.write_text("old")
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        WRITERS[kind](target)
+    assert target.read_text() == "old" and sorted(tmp_path.iterdir()) == [target]
+    monkeypatch.undo()
+    WRITERS[kind](target)
+    assert target.read_bytes() != b"old" and sorted(tmp_path.iterdir()) == [target]
+    assert target.stat().st_mode & 0o044  # not mkstemp's 0600: others may read outputs
+
+
+def test_sigkill_during_a_write_leaves_only_a_hidden_temporary(tmp_path):
+    target = tmp_path / "data" / "train.npz"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from synthaug.io import atomic_path
+        with atomic_path({str(target)!r}, suffix=".tmp.npz") as tmp:
+            tmp.write_bytes(b"half an array")
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env(), stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    left = sorted(target.parent.iterdir())
+    assert not target.exists() and len(left) == 1 and left[0].name.startswith(".train.npz.")
+    assert temp_files(target.parent) == left
+    other = target.parent / ".val.npz.0000.tmp.npz"  # another target's leftover is not touched
+    other.write_bytes(b"x")
+    save_arrays(target, x=np.arange(3))  # the rerun's write removes its own leftover
+    assert sorted(p.name for p in target.parent.iterdir()) == [other.name, "train.npz"]
+    with atomic_path(target.parent / "val.npz", suffix=".tmp.npz") as tmp:
+        np.savez(tmp, x=np.arange(2))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["train.npz", "val.npz"]

@@ -54,3 +54,28 @@ def test_every_recipe_runs(full_tiny_run):
             else:
                 assert (targets.argmax(1) == classes).all() and (targets.max(1) == 1).all()
             assert len(d["subset_selective"]) == budget
+
+
+def test_report_and_pictures(full_tiny_run):
+    from PIL import Image
+
+    proj = full_tiny_run
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    figures = proj / "reports/figures"
+    expected = [f"fid_{k}.png" for k in params["train_gan"]["kinds"]]
+    expected += [f"real_vs_generated_{k}.png" for k in params["train_gan"]["kinds"]]
+    expected += [f"kept_vs_rejected_{p}.png" for p in params["generate"]["pools"]]
+    expected += [f"tsne_{p}.png" for p in params["generate"]["pools"]]
+    for name in expected:
+        with Image.open(figures / name) as im:
+            im.verify()
+        with Image.open(figures / name) as im:
+            assert im.size[0] >= 400 and im.size[1] >= 200, name
+    report = (proj / "reports/report.md").read_text()
+    for name in expected:
+        assert f"figures/{name}" in report
+    results = json.loads((proj / "metrics/evaluate.json").read_text())
+    for method, row in results.items():
+        line = next(ln for ln in report.splitlines() if ln.startswith(f"| `{method}` |")
+                    and "±" in ln)
+        assert f"{row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f}" in line, method

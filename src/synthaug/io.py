@@ -22,7 +22,6 @@ import numpy as np
 
 from .errors import DataError
 
-
 TMP_TAG = ".tmp"  # every temporary name is ".<target name>.<random><TMP_TAG>[<suffix>]"
 
 
