@@ -19,7 +19,10 @@ def project_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter first on PATH, quiet, offline."""
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env.update(CI="1", SYNTHAUG_NO_PROGRESS="1", DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
+    # One thread: the tiny tensors of the test configs gain nothing from more, and
+    # several threads per process oversubscribe a small shared machine badly.
+    env.update(CI="1", SYNTHAUG_NO_PROGRESS="1", DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1",
+               OMP_NUM_THREADS="1")
     return env
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import make_project, run, tiny_params
+from conftest import make_project, run
+from minimal import mini_params
 from PIL import Image
 
 from synthaug import paths, pipeline
@@ -69,7 +70,7 @@ def config_error(params: dict) -> str:
 
 # ------------------------------------------------------------------ params (item 1)
 
-TINY = tiny_params()
+TINY = mini_params()
 
 # (id, dotted key, bad value, fragments the message must contain: key, value, what is allowed)
 BAD_VALUES = [

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import tiny_params
+from minimal import mini_params
 
 from synthaug import paths, pipeline
 from synthaug.config import parse_params
@@ -88,7 +88,7 @@ def test_train_gan_stage_exits_2_naming_the_epoch(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     x, y = images_and_labels()
     save_split(paths.prepared("train"), Dataset(x.numpy(), y.numpy(), list("abcd")))
-    params = tiny_params(train_gan={"kinds": ["cvae"], "cvae": {"z_dim": 4, "hidden": 16,
+    params = mini_params(train_gan={"kinds": ["cvae"], "cvae": {"z_dim": 4, "hidden": 16,
                                                                 "lr": 1e8, "beta": 1.0}},
                          generate={"pools": {"cgan": {"generator": "cvae", "labels": "onehot"}}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -158,7 +158,7 @@ def select_project(tmp_path, monkeypatch):
 def test_select_checkpoint_skips_and_reports_a_nan_checkpoint(select_project):
     save_cgan(paths.gan_dir("cgan") / "epoch_005.pt", 5, nan=True)
     save_cgan(paths.gan_dir("cgan") / "epoch_010.pt", 10)
-    summary = pipeline.select_checkpoint(parse_params(tiny_params()), "cgan")
+    summary = pipeline.select_checkpoint(parse_params(mini_params()), "cgan")
     assert summary["chosen_epoch"] == 10 and summary["nonfinite"] == 1
     rows = read_csv(paths.METRICS / "select_checkpoint" / "cgan_fid.csv")
     assert [(r["epoch"], r["fid"], r["fid_ema"]) for r in rows][0] == ("5", "nan", "nan")
@@ -169,7 +169,7 @@ def test_select_checkpoint_with_no_finite_fid_writes_nothing(select_project):
     for epoch in (5, 10):
         save_cgan(paths.gan_dir("cgan") / f"epoch_{epoch:03d}.pt", epoch, nan=True)
     with pytest.raises(TrainingError, match=r"no checkpoint has a finite FID: epochs \[5, 10\]"):
-        pipeline.select_checkpoint(parse_params(tiny_params()), "cgan")
+        pipeline.select_checkpoint(parse_params(mini_params()), "cgan")
     assert not paths.chosen_generator("cgan").exists()
     assert not (paths.METRICS / "select_checkpoint").exists()
 

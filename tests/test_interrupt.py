@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import dvc, make_project, project_env, tiny_params
+from conftest import dvc, make_project, project_env
+from minimal import mini_params
 
 from synthaug.io import (
     atomic_path,
@@ -44,7 +45,7 @@ EPOCHS, EVERY = 300, 10
 
 
 def params() -> dict:
-    return tiny_params(train_gan={"epochs": EPOCHS, "checkpoint_every": EVERY})
+    return mini_params(train_gan={"epochs": EPOCHS, "checkpoint_every": EVERY})
 
 
 def env() -> dict[str, str]:
