@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pytest
 import yaml
-
 from conftest import dvc, make_project, run, tiny_params
 
 pytestmark = pytest.mark.slow

@@ -138,3 +138,24 @@ def summarize(
             "baseline %r not among methods %s: no paired differences", baseline, sorted(per_seed)
         )
     return out
+
+
+def roc_points(y_true: np.ndarray, probs: np.ndarray, positive_class: int | None = None,
+               max_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """ROC curve (fpr, tpr): of the positive class for two classes, else micro-averaged OvR.
+
+    Thinned to at most ``max_points`` points (always keeping both ends) for plotting.
+    """
+    from sklearn.metrics import roc_curve
+
+    n_classes = probs.shape[1]
+    if n_classes == 2:
+        pos = 1 if positive_class is None else positive_class
+        fpr, tpr, _ = roc_curve(y_true == pos, probs[:, pos])
+    else:
+        onehot = np.eye(n_classes, dtype=bool)[y_true]
+        fpr, tpr, _ = roc_curve(onehot.ravel(), probs.ravel())
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr, tpr

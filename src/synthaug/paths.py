@@ -69,3 +69,8 @@ def timing(stage: str, *parts: str) -> Path:
 def live(stage: str, *parts: str) -> Path:
     """dvclive folder of a training loop: ``dvclive/<stage>[/<parts>]``."""
     return Path("dvclive", stage, *parts)
+
+
+def evaluate_plot(kind: str, method: str) -> Path:
+    """Plot data of evaluate: ``metrics/evaluate/<kind>/<method>.csv`` (confusion, roc)."""
+    return METRICS / "evaluate" / kind / f"{method}.csv"

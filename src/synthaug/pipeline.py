@@ -188,11 +188,12 @@ def select_checkpoint(params: Params, kind: str) -> dict[str, Any]:
     best, smoothed = pick_checkpoint([r["epoch"] for r in rows], [r["fid"] for r in rows], cfg.alpha)
     for row, s in zip(rows, smoothed, strict=True):
         row["fid_ema"] = float(s)
+    rows[best]["chosen"] = rows[best]["fid_ema"]  # marks the chosen checkpoint in `dvc plots`
     score_seconds = time.perf_counter() - t0
     ckpt = load_checkpoint(ckpts[best])
     atomic_torch_save(ckpt, paths.chosen_generator(kind))
     write_csv(paths.METRICS / "select_checkpoint" / f"{kind}_fid.csv", rows,
-              ["epoch", "fid", "fid_ema"])
+              ["epoch", "fid", "fid_ema", "chosen"])
     summary = {
         "kind": kind, "chosen_epoch": rows[best]["epoch"], "fid": rows[best]["fid"],
         "fid_ema": rows[best]["fid_ema"], "alpha": cfg.alpha, "n_images": cfg.n_images,
@@ -313,7 +314,7 @@ def train_classifier(params: Params, method: str, seed: int) -> dict[str, Any]:
 
 def evaluate(params: Params) -> dict[str, Any]:
     """Test metrics of every method x seed; mean, std and paired difference to the baseline."""
-    from .metrics import classification_metrics, confusion_matrix, summarize
+    from .metrics import classification_metrics, roc_points, summarize
     from .report import results_table
 
     tc, cfg = params.train_classifier, params.evaluate
@@ -326,18 +327,25 @@ def evaluate(params: Params) -> dict[str, Any]:
     x, y = tensors(test)
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     n_synthetic: dict[str, int] = {}
-    confusions: dict[str, np.ndarray] = {}
+    names = np.asarray(test.class_names)
     for method in tc.methods:
         per_seed[method] = {}
-        conf = np.zeros((test.num_classes, test.num_classes), dtype=np.int64)
+        pooled = []
         for seed in tc.seeds:
             ckpt = load_checkpoint(paths.classifier(method, seed))
             model = load_classifier(paths.classifier(method, seed))
             probs = predict_proba(model, x).numpy()
             per_seed[method][seed] = classification_metrics(y.numpy(), probs, cfg.positive_class)
-            conf += confusion_matrix(y.numpy(), probs.argmax(1), test.num_classes)
             n_synthetic[method] = int(ckpt.get("n_synthetic", 0))
-        confusions[method] = conf
+            pooled.append(probs)
+        probs = np.concatenate(pooled)  # every seed's predictions of the test split
+        truth = np.tile(y.numpy(), len(tc.seeds))
+        write_csv(paths.evaluate_plot("confusion", method),
+                  [{"actual": a, "predicted": p} for a, p in
+                   zip(names[truth], names[probs.argmax(1)], strict=True)], ["actual", "predicted"])
+        fpr, tpr = roc_points(truth, probs, cfg.positive_class)
+        write_csv(paths.evaluate_plot("roc", method),
+                  [{"fpr": f, "tpr": t} for f, t in zip(fpr, tpr, strict=True)], ["fpr", "tpr"])
     summary = summarize(per_seed, baseline=cfg.baseline)
     for method in summary:
         summary[method]["n_synthetic"] = n_synthetic[method]
