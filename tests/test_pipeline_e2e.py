@@ -55,9 +55,11 @@ def test_repro_then_exp_run(project):
     ckpts = sorted(p.name for p in (project / "models/train_gan/cgan").glob("epoch_*.pt"))
     assert ckpts == ["epoch_005.pt", "epoch_010.pt"]
     fid_rows = (project / "metrics/select_checkpoint/cgan_fid.csv").read_text().splitlines()
-    assert fid_rows[0] == "epoch,fid,fid_ema" and len(fid_rows) == 3
+    assert fid_rows[0] == "epoch,fid,fid_ema,chosen" and len(fid_rows) == 3
     chosen = json.loads((project / "metrics/select_checkpoint/cgan.json").read_text())
     assert chosen["chosen_epoch"] in (5, 10) and chosen["alpha"] == 0.3
+    marked = [r.split(",")[0] for r in fid_rows[1:] if r.split(",")[3]]
+    assert marked == [str(chosen["chosen_epoch"])]
 
     # pool of 4 * round(r * N_i) per class; every filter keeps round(r * N_i) per class
     budget = 3  # round(0.5 * 6)

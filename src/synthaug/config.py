@@ -34,6 +34,12 @@ def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"params key '{key}' = {value!r} is not allowed: {allowed}")
 
 
+def _check_fields(obj: Any, key: str, names: tuple[str, ...], test: Any, allowed: str) -> None:
+    """Apply :func:`_check` to several fields of a section with one test."""
+    for name in names:
+        _check(test(getattr(obj, name)), f"{key}.{name}", getattr(obj, name), allowed)
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -137,12 +143,9 @@ class CGAN:
     diffaug: bool = True  # differentiable augmentation of the discriminator's inputs
 
     def validate(self, key: str) -> None:
-        for name in ("z_dim", "width"):
-            _check(getattr(self, name) >= 1, f"{key}.{name}", getattr(self, name), ">= 1")
-        for name in ("lr_g", "lr_d"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "> 0")
-        for name in ("beta1", "beta2", "ema"):
-            _check(0 <= getattr(self, name) < 1, f"{key}.{name}", getattr(self, name), "in [0, 1)")
+        _check_fields(self, key, ("z_dim", "width"), lambda v: v >= 1, ">= 1")
+        _check_fields(self, key, ("lr_g", "lr_d"), lambda v: v > 0, "> 0")
+        _check_fields(self, key, ("beta1", "beta2", "ema"), lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,7 @@ class CVAE:
     beta: float = 1.0  # weight of the KL term
 
     def validate(self, key: str) -> None:
-        for name in ("z_dim", "hidden"):
-            _check(getattr(self, name) >= 1, f"{key}.{name}", getattr(self, name), ">= 1")
+        _check_fields(self, key, ("z_dim", "hidden"), lambda v: v >= 1, ">= 1")
         _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
         _check(self.beta >= 0, f"{key}.beta", self.beta, ">= 0")
 
@@ -171,8 +173,7 @@ class AE:
     noise: float = 0.5  # code perturbation, in units of the per-dimension code std
 
     def validate(self, key: str) -> None:
-        for name in ("z_dim", "hidden"):
-            _check(getattr(self, name) >= 1, f"{key}.{name}", getattr(self, name), ">= 1")
+        _check_fields(self, key, ("z_dim", "hidden"), lambda v: v >= 1, ">= 1")
         _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
         _check(self.noise >= 0, f"{key}.noise", self.noise, ">= 0")
 
@@ -234,8 +235,8 @@ class GeMix:
     alpha: float = 0.4
 
     def validate(self, key: str) -> None:
-        for name in ("concentration_major", "concentration_minor", "alpha"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "> 0")
+        _check_fields(self, key, ("concentration_major", "concentration_minor", "alpha"),
+                      lambda v: v > 0, "> 0")
         _check(self.concentration_major > self.concentration_minor, f"{key}.concentration_major",
                self.concentration_major, f"> {key}.concentration_minor ({self.concentration_minor})")
 
