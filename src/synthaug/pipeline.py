@@ -59,12 +59,16 @@ def save_classifier(model: ResNetClassifier, path: Any, **meta: Any) -> None:
     atomic_torch_save({"config": asdict(model.cfg), "state_dict": model.state_dict(), **meta}, path)
 
 
-def load_classifier(path: Any, device: torch.device | str = "cpu") -> ResNetClassifier:
-    """Rebuild a classifier saved by :func:`save_classifier` (eval mode)."""
-    ckpt = load_checkpoint(path)
+def classifier_from_checkpoint(ckpt: dict[str, Any], device: torch.device | str = "cpu") -> ResNetClassifier:
+    """Rebuild a classifier from a checkpoint dict written by :func:`save_classifier` (eval mode)."""
     model = ResNetClassifier(ClassifierConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
+
+
+def load_classifier(path: Any, device: torch.device | str = "cpu") -> ResNetClassifier:
+    """Rebuild a classifier saved by :func:`save_classifier` (eval mode)."""
+    return classifier_from_checkpoint(load_checkpoint(path), device)
 
 
 def write_timing(stage: str, *parts: str, **seconds: float) -> None:
@@ -333,7 +337,7 @@ def evaluate(params: Params) -> dict[str, Any]:
         pooled = []
         for seed in tc.seeds:
             ckpt = load_checkpoint(paths.classifier(method, seed))
-            model = load_classifier(paths.classifier(method, seed))
+            model = classifier_from_checkpoint(ckpt)
             probs = predict_proba(model, x).numpy()
             per_seed[method][seed] = classification_metrics(y.numpy(), probs, cfg.positive_class)
             n_synthetic[method] = int(ckpt.get("n_synthetic", 0))
