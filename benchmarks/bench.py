@@ -48,11 +48,17 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(times)
 
 
+def extractor_like(params: Params) -> ResNetClassifier:
+    """An untrained extractor of the configured architecture (10 grey classes, eval mode)."""
+    net = params.train_extractor.net
+    cfg = ClassifierConfig(1, 10, tuple(net.blocks), tuple(net.widths), net.dropout)
+    return ResNetClassifier(cfg).eval()
+
+
 def bench_filter(params: Params, n: int = 2000) -> None:
     """Images/s of the MC-dropout filter: trunk once + K heads versus K full passes."""
-    net = params.train_extractor.net
     size = params.base.image_size
-    model = ResNetClassifier(ClassifierConfig(1, 10, tuple(net.blocks), tuple(net.widths), net.dropout)).eval()
+    model = extractor_like(params)
     images = torch.rand(n, 1, size, size) * 2 - 1
     classes = torch.randint(0, 10, (n,))
     centroids = class_centroids(model, images[:500], classes[:500], 10)
@@ -81,8 +87,7 @@ def bench_scoring(params: Params) -> None:
         gen = build_generator(kind, **run.model_kwargs).eval()
         if kind == "ae":
             gen.set_codes(x, y.argmax(1))
-        net = params.train_extractor.net
-        ext = ResNetClassifier(ClassifierConfig(1, 10, tuple(net.blocks), tuple(net.widths), net.dropout)).eval()
+        ext = extractor_like(params)
         real = feature_statistics(features_of(ext, x))
         labels = y[torch.randint(0, len(y), (params.select_checkpoint.n_images,))]
 

@@ -132,23 +132,10 @@ def test_fast_mc_scores_match_naive(tiny) -> None:
     model, images, labels = tiny
     cents = class_centroids(model, images, labels, 3)
     classes = np.array([2, 0, 1, 1, 0, 2, 0, 1, 2, 2, 1])
-    fast = mc_scores(
-        model,
-        images,
-        classes,
-        cents,
-        passes=4,
-        generator=torch.Generator().manual_seed(7),
-        batch_size=4,
-    )
-    slow = mc_scores_naive(
-        model,
-        images,
-        classes,
-        cents,
-        passes=4,
-        generator=torch.Generator().manual_seed(7),
-        batch_size=4,
+    fast, slow = (
+        score(model, images, classes, cents, passes=4,
+              generator=torch.Generator().manual_seed(7), batch_size=4)
+        for score in (mc_scores, mc_scores_naive)
     )
     assert set(fast) == {
         "entropy",
