@@ -25,14 +25,15 @@ from pathlib import Path
 import torch
 
 from synthaug.augment import one_hot
-from synthaug.config import Params, load_params
-from synthaug.data import limit_training, load_digits
+from synthaug.core.params import Params, load_params
+from synthaug.data.sources import load_digits
+from synthaug.data.splits import limit_training
 from synthaug.fid import feature_statistics, features_of, frechet_distance
-from synthaug.generation import sample_images
-from synthaug.models import ClassifierConfig, ResNetClassifier
+from synthaug.filters import class_centroids, mc_scores, mc_scores_naive
+from synthaug.models.classifier import ClassifierConfig, ResNetClassifier
 from synthaug.models.generators import build_generator
-from synthaug.pipeline import generator_run
-from synthaug.selection import class_centroids, mc_scores, mc_scores_naive
+from synthaug.pipeline.train_gan import generator_run
+from synthaug.sampling import sample_images
 from synthaug.training.generators import train_generator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,9 @@
-"""DVC stage `evaluate`: see synthaug.pipeline.evaluate."""
+"""DVC stage `evaluate`: `python stages/evaluate.py`."""
 
 import sys
 
-from synthaug.pipeline import evaluate
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.evaluate import run
 
 if __name__ == "__main__":
-    run_stage(evaluate, sys.argv[1:])
+    run_stage(run, sys.argv[1:])

@@ -1,9 +1,9 @@
-"""DVC stage `filter_synthetic` for one pool: `python stages/filter_synthetic.py POOL`."""
+"""DVC stage `filter_synthetic@POOL`: `python stages/filter_synthetic.py POOL`."""
 
 import sys
 
-from synthaug.pipeline import filter_synthetic
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.filter_synthetic import run
 
 if __name__ == "__main__":
-    run_stage(filter_synthetic, sys.argv[1:], nargs=1)
+    run_stage(run, sys.argv[1:], nargs=1)

@@ -1,9 +1,9 @@
-"""DVC stage `generate` for one pool: `python stages/generate.py POOL`."""
+"""DVC stage `generate@POOL`: `python stages/generate.py POOL`."""
 
 import sys
 
-from synthaug.pipeline import generate
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.generate import run
 
 if __name__ == "__main__":
-    run_stage(generate, sys.argv[1:], nargs=1)
+    run_stage(run, sys.argv[1:], nargs=1)

@@ -1,9 +1,9 @@
-"""DVC stage `prepare_data`: see synthaug.pipeline.prepare_data."""
+"""DVC stage `prepare_data`: `python stages/prepare_data.py`."""
 
 import sys
 
-from synthaug.pipeline import prepare_data
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.prepare_data import run
 
 if __name__ == "__main__":
-    run_stage(prepare_data, sys.argv[1:])
+    run_stage(run, sys.argv[1:])

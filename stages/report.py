@@ -1,9 +1,9 @@
-"""DVC stage `report`: pictures and reports/report.md, see synthaug.report.report."""
+"""DVC stage `report`: `python stages/report.py`."""
 
 import sys
 
-from synthaug.report import report
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.report import run
 
 if __name__ == "__main__":
-    run_stage(report, sys.argv[1:])
+    run_stage(run, sys.argv[1:])

@@ -1,9 +1,9 @@
-"""DVC stage `select_checkpoint` for one generator kind: `python stages/select_checkpoint.py KIND`."""
+"""DVC stage `select_checkpoint@KIND`: `python stages/select_checkpoint.py KIND`."""
 
 import sys
 
-from synthaug.pipeline import select_checkpoint
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.select_checkpoint import run
 
 if __name__ == "__main__":
-    run_stage(select_checkpoint, sys.argv[1:], nargs=1)
+    run_stage(run, sys.argv[1:], nargs=1)

@@ -1,15 +1,9 @@
-"""DVC stage `train_classifier` for one method and seed: `python stages/train_classifier.py METHOD SEED`."""
+"""DVC stage `train_classifier@METHOD`: `python stages/train_classifier.py METHOD` (every seed)."""
 
 import sys
 
-from synthaug.pipeline import train_classifier
-from synthaug.stage import run_stage
-
-
-def main(params, method: str, seed: str) -> None:
-    """Parse the seed and train."""
-    train_classifier(params, method, int(seed))
-
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.train_classifier import run
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1:], nargs=2)
+    run_stage(run, sys.argv[1:], nargs=1)

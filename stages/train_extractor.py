@@ -1,9 +1,9 @@
-"""DVC stage `train_extractor`: see synthaug.pipeline.train_extractor."""
+"""DVC stage `train_extractor`: `python stages/train_extractor.py`."""
 
 import sys
 
-from synthaug.pipeline import train_extractor
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.train_extractor import run
 
 if __name__ == "__main__":
-    run_stage(train_extractor, sys.argv[1:])
+    run_stage(run, sys.argv[1:])

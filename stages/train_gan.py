@@ -1,9 +1,9 @@
-"""DVC stage `train_gan` for one generator kind: `python stages/train_gan.py KIND`."""
+"""DVC stage `train_gan@KIND`: `python stages/train_gan.py KIND`."""
 
 import sys
 
-from synthaug.pipeline import train_gan
-from synthaug.stage import run_stage
+from synthaug.core.runtime import run_stage
+from synthaug.pipeline.train_gan import run
 
 if __name__ == "__main__":
-    run_stage(train_gan, sys.argv[1:], nargs=1)
+    run_stage(run, sys.argv[1:], nargs=1)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["dvc.yaml", "stages", "src", "configs", ".gitignore", ".dvcignore"]
+PROJECT_FILES = ["dvc.yaml", "stages", "src", "configs", "data/raw", ".gitignore", ".dvcignore"]
 
 
 def project_env() -> dict[str, str]:
@@ -53,7 +53,7 @@ def make_project(path: Path, params: dict | None = None) -> Path:
     for name in PROJECT_FILES:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(src, path / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         elif src.exists():
             shutil.copy2(src, path / name)
     (path / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))

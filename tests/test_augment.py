@@ -20,7 +20,7 @@ from synthaug.augment import (
     zeta_mixup,
     zeta_weights,
 )
-from synthaug.errors import ConfigError
+from synthaug.core.errors import ConfigError
 
 
 def gen(seed: int = 0) -> torch.Generator:

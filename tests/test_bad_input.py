@@ -20,22 +20,15 @@ from conftest import make_project, run
 from minimal import mini_params
 from PIL import Image
 
-from synthaug import paths, pipeline
-from synthaug.config import load_params, parse_params
-from synthaug.data import (
-    Dataset,
-    SplitData,
-    load_folder,
-    load_medmnist,
-    load_source,
-    load_split,
-    make_splits,
-    save_split,
-    validate_dataset,
-)
-from synthaug.errors import ConfigError, DataError, SynthaugError
-from synthaug.selection import class_centroids
-from synthaug.stage import run_stage
+from synthaug.core import paths
+from synthaug.core.errors import ConfigError, DataError, SynthaugError
+from synthaug.core.params import check_positive_class, load_params, parse_params
+from synthaug.core.runtime import run_stage
+from synthaug.data.dataset import Dataset, SplitData, load_split, save_split, validate_dataset
+from synthaug.data.sources import load_folder, load_medmnist, load_source
+from synthaug.data.splits import make_splits
+from synthaug.filters import class_centroids
+from synthaug.pipeline import evaluate
 
 RNG = np.random.default_rng(0)
 
@@ -90,7 +83,7 @@ BAD_VALUES = [
     ("source", "prepare_data.source", "imagenet",
      ["prepare_data.source", "'imagenet'", "'digits', 'medmnist', 'folder'"]),
     ("section-scalar", "select_checkpoint", 0.3, ["select_checkpoint", "0.3", "mapping"]),
-    ("path-int", "prepare_data.path", 3, ["prepare_data.path", "3", "str or null"]),
+    ("path-int", "prepare_data.path", 3, ["prepare_data.path", "3", "str"]),
     ("ratio-inf", "generate.ratio", float("inf"), ["generate.ratio", "inf", "finite"]),
     ("rotate-nan", "train_classifier.traditional.rotate", float("nan"),
      ["train_classifier.traditional.rotate", "nan", "finite"]),
@@ -144,7 +137,7 @@ BAD_VALUES = [
     ("test-size-fraction", "prepare_data.test_size", 2.5,
      ["prepare_data.test_size", "2.5", "integer count"]),
     ("medmnist-without-path", "prepare_data.source", "medmnist",
-     ["prepare_data.path", "None", "required when source is 'medmnist'"]),
+     ["prepare_data.path", "data/raw", "required when source is 'medmnist'"]),
     ("cvae-hidden", "train_gan.cvae.hidden", 0, ["train_gan.cvae.hidden", "0", ">= 1"]),
     ("ema-one", "train_gan.cgan.ema", 1.0, ["train_gan.cgan.ema", "1.0", "in [0, 1)"]),
     ("n-images", "select_checkpoint.n_images", 1, ["select_checkpoint.n_images", "1", ">= 2"]),
@@ -222,10 +215,10 @@ def test_params_file_missing_not_yaml_or_not_a_mapping(tmp_path):
 
 
 def test_positive_class_must_exist_in_the_data():
-    pipeline.check_positive_class(None, 2)
-    pipeline.check_positive_class(1, 2)
+    check_positive_class(None, 2)
+    check_positive_class(1, 2)
     with pytest.raises(ConfigError, match=r"'evaluate.positive_class' = 2 .*classes 0..1"):
-        pipeline.check_positive_class(2, 2)
+        check_positive_class(2, 2)
 
 
 def test_evaluate_checks_positive_class_before_anything(tmp_path, monkeypatch):
@@ -233,7 +226,7 @@ def test_evaluate_checks_positive_class_before_anything(tmp_path, monkeypatch):
     save_split(paths.prepared("test"), toy([3, 3]))
     params = parse_params(with_key(TINY, "evaluate.positive_class", 2))
     with pytest.raises(ConfigError, match="evaluate.positive_class' = 2"):
-        pipeline.evaluate(params)
+        evaluate.run(params)
     assert not paths.METRICS.exists() and not paths.REPORTS.exists()
 
 
@@ -495,9 +488,10 @@ def run_failing_stage(project: Path, params: dict, *stage: str) -> str:
 
 
 def outputs(project: Path) -> list[str]:
-    """Every file under the folders stages write to (temporary names included)."""
+    """Every file under the folders stages write to (temporary names included; not data/raw)."""
     return sorted(str(p.relative_to(project)) for d in ("data", "models", "metrics", "reports")
-                  for p in (project / d).rglob("*") if p.is_file())
+                  for p in (project / d).rglob("*")
+                  if p.is_file() and not p.is_relative_to(project / "data" / "raw"))
 
 
 @pytest.mark.parametrize(("key", "value", "culprit"), [

@@ -8,24 +8,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthaug.data import (
-    Dataset,
-    SplitData,
-    class_count_table,
-    limit_training,
+from synthaug.core.errors import ConfigError, DataError
+from synthaug.data.dataset import Dataset, SplitData, load_split, save_split, validate_dataset
+from synthaug.data.sources import (
     load_digits,
     load_folder,
     load_medmnist,
     load_source,
-    load_split,
-    make_splits,
     resize_images,
-    save_split,
+)
+from synthaug.data.splits import (
+    class_count_table,
+    limit_training,
+    make_splits,
     stratified_split,
     take_per_class,
-    validate_dataset,
 )
-from synthaug.errors import ConfigError, DataError
 
 RNG = np.random.default_rng(0)
 

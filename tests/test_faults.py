@@ -17,18 +17,19 @@ import torch
 import yaml
 from minimal import mini_params
 
-from synthaug import paths, pipeline
-from synthaug.config import parse_params
-from synthaug.data import Dataset, save_split
-from synthaug.errors import TrainingError
-from synthaug.fid import feature_statistics, frechet_distance
-from synthaug.generation import fid_labels, generate_pool, score_checkpoints
-from synthaug.io import read_csv, read_json
-from synthaug.models import ClassifierConfig, ResNetClassifier
+from synthaug.core import paths
+from synthaug.core.checkpoints import atomic_torch_save, list_checkpoints
+from synthaug.core.errors import TrainingError
+from synthaug.core.io import read_csv, read_json
+from synthaug.core.params import parse_params
+from synthaug.core.runtime import run_stage
+from synthaug.data.dataset import Dataset, save_split
+from synthaug.fid import feature_statistics, features_of, frechet_distance, pick_checkpoint
+from synthaug.models.classifier import ClassifierConfig, ResNetClassifier, save_classifier
 from synthaug.models.generators import build_generator
-from synthaug.selection import pick_checkpoint
-from synthaug.stage import run_stage
-from synthaug.training.checkpoints import atomic_torch_save, list_checkpoints
+from synthaug.pipeline import select_checkpoint, train_gan
+from synthaug.pipeline.select_checkpoint import score_checkpoints
+from synthaug.sampling import fid_labels, generate_pool
 from synthaug.training.generators import GeneratorRun, train_generator
 
 CLASSES, SIZE = 4, 8
@@ -94,7 +95,7 @@ def test_train_gan_stage_exits_2_naming_the_epoch(tmp_path, monkeypatch, capsys)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.setenv("SYNTHAUG_PARAMS", str(tmp_path / "params.yaml"))
     with pytest.raises(SystemExit) as exc:
-        run_stage(pipeline.train_gan, ["cvae"], nargs=1)
+        run_stage(train_gan.run, ["cvae"], nargs=1)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert re.match(r"error: cvae losses became non-finite at epoch \d+ .*train_gan.cvae", err)
@@ -126,7 +127,7 @@ def test_nonfinite_fid_is_reported_and_skipped(tmp_path, caplog):
         save_cgan(tmp_path / f"epoch_{epoch:03d}.pt", epoch, nan=epoch == 4)
     x, y = images_and_labels(40)
     net = extractor()
-    real = pipeline.features_of(net, x)
+    real = features_of(net, x)
     labels = fid_labels(y.numpy(), CLASSES, 32, seed=0)
     with caplog.at_level(logging.WARNING):
         rows = score_checkpoints(list_checkpoints(tmp_path), net, real, labels, seed=0)
@@ -151,14 +152,14 @@ def select_project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     x, y = images_and_labels(40)
     save_split(paths.prepared("train"), Dataset(x.numpy(), y.numpy(), list("abcd")))
-    pipeline.save_classifier(extractor(), paths.extractor())
+    save_classifier(extractor(), paths.extractor())
     return tmp_path
 
 
 def test_select_checkpoint_skips_and_reports_a_nan_checkpoint(select_project):
     save_cgan(paths.gan_dir("cgan") / "epoch_005.pt", 5, nan=True)
     save_cgan(paths.gan_dir("cgan") / "epoch_010.pt", 10)
-    summary = pipeline.select_checkpoint(parse_params(mini_params()), "cgan")
+    summary = select_checkpoint.run(parse_params(mini_params()), "cgan")
     assert summary["chosen_epoch"] == 10 and summary["nonfinite"] == 1
     rows = read_csv(paths.METRICS / "select_checkpoint" / "cgan_fid.csv")
     assert [(r["epoch"], r["fid"], r["fid_ema"]) for r in rows][0] == ("5", "nan", "nan")
@@ -169,7 +170,7 @@ def test_select_checkpoint_with_no_finite_fid_writes_nothing(select_project):
     for epoch in (5, 10):
         save_cgan(paths.gan_dir("cgan") / f"epoch_{epoch:03d}.pt", epoch, nan=True)
     with pytest.raises(TrainingError, match=r"no checkpoint has a finite FID: epochs \[5, 10\]"):
-        pipeline.select_checkpoint(parse_params(mini_params()), "cgan")
+        select_checkpoint.run(parse_params(mini_params()), "cgan")
     assert not paths.chosen_generator("cgan").exists()
     assert not (paths.METRICS / "select_checkpoint").exists()
 
@@ -212,7 +213,7 @@ def test_singular_covariance_is_logged_when_scoring(tmp_path, caplog):
     x, y = images_and_labels(12)  # 12 real and 8 generated images, 16 feature dimensions
     net = extractor()
     with caplog.at_level(logging.WARNING):
-        rows = score_checkpoints([tmp_path / "epoch_002.pt"], net, pipeline.features_of(net, x),
+        rows = score_checkpoints([tmp_path / "epoch_002.pt"], net, features_of(net, x),
                                  fid_labels(y.numpy(), CLASSES, 8, seed=0), seed=0)
     assert np.isfinite(rows[0]["fid"])
     assert "12 real and 8 generated images in 16 feature dimensions" in caplog.text

@@ -8,7 +8,7 @@ import torch
 from scipy import linalg
 from torch import nn
 
-from synthaug.errors import DataError
+from synthaug.core.errors import DataError
 from synthaug.fid import feature_statistics, features_of, fid_from_features, frechet_distance
 
 

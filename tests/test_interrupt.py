@@ -1,7 +1,7 @@
 """Interruptions (issue item 4): SIGKILL of `dvc repro` midway through train_gan, then resume.
 
 Every output is written to a hidden temporary name and renamed when complete
-(:func:`synthaug.io.atomic_path`), so a killed stage leaves either complete files or
+(:func:`synthaug.core.io.atomic_path`), so a killed stage leaves either complete files or
 dot-prefixed ``.tmp`` leftovers, which the next write to the same target (and
 train_gan's start) removes. DVC's run lock (``.dvc/tmp/rwlock``) still names the
 killed ``dvc`` process; DVC drops such entries itself once that PID no longer exists,
@@ -30,7 +30,8 @@ import yaml
 from conftest import dvc, make_project, project_env
 from minimal import mini_params
 
-from synthaug.io import (
+from synthaug.core.checkpoints import atomic_torch_save
+from synthaug.core.io import (
     atomic_path,
     save_arrays,
     temp_files,
@@ -38,7 +39,6 @@ from synthaug.io import (
     write_json,
     write_text,
 )
-from synthaug.training.checkpoints import atomic_torch_save
 
 GAN_DIR = Path("models/train_gan/cgan")
 EPOCHS, EVERY = 300, 10
@@ -170,7 +170,7 @@ def test_sigkill_during_a_write_leaves_only_a_hidden_temporary(tmp_path):
     target = tmp_path / "data" / "train.npz"
     script = textwrap.dedent(f"""
         import sys, time
-        from synthaug.io import atomic_path
+        from synthaug.core.io import atomic_path
         with atomic_path({str(target)!r}, suffix=".tmp.npz") as tmp:
             tmp.write_bytes(b"half an array")
             print("writing", flush=True)

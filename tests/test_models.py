@@ -8,19 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synthaug.errors import ConfigError, DataError
-from synthaug.models import (
+from synthaug.core.errors import ConfigError, DataError
+from synthaug.models.classifier import ClassifierConfig, ResNetClassifier, mc_dropout
+from synthaug.models.generators import (
     AutoEncoder,
     CGANGenerator,
-    ClassifierConfig,
     ConditionalVAE,
     ProjectionDiscriminator,
-    ResNetClassifier,
     build_generator,
     d_hinge_loss,
     diff_augment,
     g_hinge_loss,
-    mc_dropout,
 )
 
 K = 3  # classes in the toy problems

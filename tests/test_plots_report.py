@@ -12,15 +12,15 @@ import torch
 from PIL import Image
 
 from synthaug import plots
-from synthaug.config import parse_params
-from synthaug.data import Dataset, save_split
-from synthaug.io import save_arrays, write_csv, write_json
+from synthaug.core.io import save_arrays, write_csv, write_json
+from synthaug.core.params import parse_params
+from synthaug.data.dataset import Dataset, save_split
+from synthaug.filters import audit_rows, select_subsets
 from synthaug.metrics import METRICS
-from synthaug.models import ClassifierConfig, ResNetClassifier
+from synthaug.models.classifier import ClassifierConfig, ResNetClassifier, save_classifier
 from synthaug.models.generators import build_generator
-from synthaug.pipeline import save_classifier
-from synthaug.report import build_report_md, report
-from synthaug.selection import audit_rows, select_subsets
+from synthaug.pipeline import report
+from synthaug.tables import build_report_md
 
 NAMES = ["cat", "dog", "a rather long class name"]
 
@@ -207,7 +207,7 @@ def test_report_stage_writes_pictures_and_markdown(tmp_path, monkeypatch):
             "baseline": {}, "gan_selective": {"pool": "cgan", "filter": "selective"},
             "gan_unfiltered": {"pool": "cgan", "filter": "random"}}},
     })
-    out = report(params)
+    out = report.run(params)
     assert set(out["pictures"]) == {"fid_cgan", "real_vs_generated_cgan", "kept_vs_rejected_cgan",
                                     "tsne_cgan"}
     for path in out["pictures"].values():

@@ -9,17 +9,16 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from synthaug.errors import ConfigError, DataError, TrainingError
-from synthaug.selection import (
+from synthaug.core.errors import ConfigError, DataError, TrainingError
+from synthaug.fid import ema_smooth, pick_checkpoint
+from synthaug.filters import (
     audit_rows,
     centroid_distance,
     class_centroids,
-    ema_smooth,
     keep_lowest,
     mc_scores,
     mc_scores_naive,
     normalize_channels,
-    pick_checkpoint,
     predictive_entropy,
     select_subsets,
 )

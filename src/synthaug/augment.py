@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from synthaug.errors import ConfigError
+from .core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import SynthaugError
-from .io import write_text
+from .core.errors import SynthaugError
+from .core.io import write_text
 
 log = logging.getLogger(__name__)
 

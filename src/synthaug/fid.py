@@ -1,4 +1,5 @@
-"""Fréchet distance between Gaussian fits of classifier features (FID with a task-specific network).
+"""Fréchet distance between Gaussian fits of classifier features (FID with a task-specific network),
+and the choice of a checkpoint at the minimum of the EMA-smoothed FID curve (eq. 2).
 
 The layering follows pytorch-fid: features -> (mean, covariance) -> Fréchet distance, all in
 numpy float64. The feature extractor is the classifier trained on the same data (paper, sec. 3.2).
@@ -6,11 +7,16 @@ numpy float64. The feature extractor is the classifier trained on the same data 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
-from synthaug.errors import DataError
+from .core.errors import ConfigError, DataError, TrainingError
+
+log = logging.getLogger(__name__)
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,3 +103,42 @@ def features_of(
 def fid_from_features(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> float:
     """Return the FID between two (N, D) feature matrices (NaN if either holds non-finite values)."""
     return frechet_distance(*feature_statistics(real), *feature_statistics(fake), eps=eps)
+
+
+# --------------------------------------------------------------------------- checkpoint choice
+
+
+def ema_smooth(values: Sequence[float], alpha: float) -> np.ndarray:
+    """Return the eq.-2 EMA d_t = alpha d_{t-1} + (1-alpha) v_t; non-finite v_t give NaN, state kept."""
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"alpha must be a number in [0, 1), got {alpha!r}") from exc
+    if not 0.0 <= alpha < 1.0:
+        raise ConfigError(f"alpha must be in [0, 1), got {alpha}")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    out = np.full(v.shape, np.nan)
+    state: float | None = None
+    for t, x in enumerate(v):
+        if np.isfinite(x):
+            state = x if state is None else alpha * state + (1.0 - alpha) * x
+            out[t] = state
+    return out
+
+
+def pick_checkpoint(
+    epochs: Sequence[int], fids: Sequence[float], alpha: float
+) -> tuple[int, np.ndarray]:
+    """Return (index of the smoothed-FID minimum, earliest on ties; the smoothed curve)."""
+    epochs = list(epochs)
+    if len(epochs) != len(fids):
+        raise DataError(f"{len(epochs)} epochs but {len(fids)} FID values")
+    smooth = ema_smooth(fids, alpha)
+    if not np.isfinite(smooth).any():
+        raise TrainingError(
+            f"no checkpoint has a finite FID: epochs {epochs} all produced non-finite images or "
+            "features, so there is no checkpoint to choose; the generator diverged: lower its "
+            "learning rate (train_gan.<kind>) and train it again")
+    best = int(np.nanargmin(smooth))
+    log.info("smoothed FID minimum %.4g at epoch %s (alpha=%s)", smooth[best], epochs[best], alpha)
+    return best, smooth

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from synthaug.errors import ConfigError, DataError
+from .core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

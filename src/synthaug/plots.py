@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .core.io import atomic_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 

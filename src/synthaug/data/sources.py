@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError
+from .dataset import Dataset, SplitData, validate_dataset
 
 log = logging.getLogger(__name__)
 
@@ -26,78 +26,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 SOURCES = ("digits", "medmnist", "folder")
-
-
-@dataclass
-class Dataset:
-    """Images (float32 N x C x H x W in [-1, 1]), int64 labels and class names."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (length of ``class_names``)."""
-        return len(self.class_names)
-
-    @property
-    def channels(self) -> int:
-        """Number of image channels (1 grey, 3 RGB)."""
-        return int(self.images.shape[1])
-
-    @property
-    def image_size(self) -> int:
-        """Side length of the (square) images."""
-        return int(self.images.shape[-1])
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def subset(self, idx: np.ndarray) -> Dataset:
-        """Return the images and labels at ``idx`` (same class names)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        return Dataset(self.images[idx], self.labels[idx], list(self.class_names))
-
-    def class_counts(self) -> np.ndarray:
-        """Number of images of every class, shape (num_classes,)."""
-        return np.bincount(self.labels, minlength=self.num_classes)
-
-
-@dataclass
-class SplitData:
-    """Train/val/test data; ``val``/``test`` are None when the source has no official split."""
-
-    train: Dataset
-    val: Dataset | None = None
-    test: Dataset | None = None
-
-
-def validate_dataset(ds: Dataset, where: str) -> None:
-    """Check shapes, label range and finiteness of ``ds``; DataError names ``where`` and the culprit."""
-    images, labels = ds.images, ds.labels
-    if images.ndim != 4:
-        raise DataError(f"{where}: images must be N x C x H x W, got shape {images.shape}")
-    if images.shape[1] not in (1, 3):
-        raise DataError(f"{where}: images must have 1 or 3 channels, got {images.shape[1]}")
-    if labels.ndim != 1:
-        raise DataError(f"{where}: labels must be a 1-D array, got shape {labels.shape}")
-    if len(images) != len(labels):
-        raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{where}: labels must be integers, got dtype {labels.dtype}")
-    if ds.num_classes < 1:
-        raise DataError(f"{where}: no class names")
-    bad = np.flatnonzero((labels < 0) | (labels >= ds.num_classes))
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{where}: label {int(labels[i])} at index {i} is outside 0..{ds.num_classes - 1} "
-            f"({bad.size} bad label(s))"
-        )
-    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
-        i = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1).all(axis=1))[0])
-        raise DataError(f"{where}: image {i} contains NaN or inf values")
 
 
 def resize_images(images: np.ndarray, image_size: int) -> np.ndarray:

@@ -8,20 +8,14 @@ smaller fraction or cap keeps a subset of what a larger one keeps.
 from __future__ import annotations
 
 import logging
-import os
-import zipfile
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..io import load_arrays, save_arrays
-from .sources import Dataset, SplitData, validate_dataset
+from ..core.errors import ConfigError, DataError
+from .dataset import SplitData, validate_dataset
 
 log = logging.getLogger(__name__)
-
-SPLIT_KEYS = ("images", "labels", "class_names")
-
 
 def _sub_seed(seed: int, stream: int) -> int:
     """Independent integer seed for one random stream of ``seed``."""
@@ -259,38 +253,3 @@ def class_count_table(data: SplitData) -> list[dict]:
         {"class": c, "name": name, **{s: int(counts[s][c]) for s in counts}}
         for c, name in enumerate(names)
     ]
-
-
-def save_split(path: str | os.PathLike, ds: Dataset) -> None:
-    """Save one split to an ``.npz`` (images, labels, class_names as a unicode array)."""
-    save_arrays(
-        path,
-        images=np.asarray(ds.images, np.float32),
-        labels=np.asarray(ds.labels, np.int64),
-        class_names=np.asarray(ds.class_names, dtype=np.str_),
-    )
-
-
-def load_split(path: str | os.PathLike) -> Dataset:
-    """Load and validate a split written by :func:`save_split`."""
-    try:
-        arrays = load_arrays(path, SPLIT_KEYS)
-    except DataError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: not a readable split file ({exc})") from exc
-    images, labels = arrays["images"], arrays["labels"]
-    if not np.issubdtype(images.dtype, np.floating):
-        raise DataError(f"{path}: key 'images' must be float, got dtype {images.dtype}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{path}: key 'labels' must be integers, got dtype {labels.dtype}")
-    names = arrays["class_names"]
-    if names.ndim != 1 or names.dtype.kind != "U":
-        raise DataError(
-            f"{path}: key 'class_names' must be a 1-D unicode array, got {names.dtype} {names.shape}"
-        )
-    ds = Dataset(
-        images.astype(np.float32, copy=False), labels.astype(np.int64, copy=False), names.tolist()
-    )
-    validate_dataset(ds, str(path))
-    return ds

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from synthaug.errors import ConfigError
+from ..core.checkpoints import atomic_torch_save, load_checkpoint
+from ..core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +140,30 @@ class ResNetClassifier(nn.Module):
     def penultimate(self, x: Tensor) -> Tensor:
         """Return penultimate features (N, widths[-1]) of a pass without MC dropout."""
         return self.head(self.trunk(x)[0])[1]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def build_classifier(channels: int, num_classes: int, net: Any) -> ResNetClassifier:
+    """A ResNet classifier for ``channels``-channel images from a ``Net`` params section."""
+    cfg = ClassifierConfig(in_channels=channels, num_classes=num_classes, blocks=tuple(net.blocks),
+                           widths=tuple(net.widths), dropout=net.dropout)
+    return ResNetClassifier(cfg)
+
+
+def save_classifier(model: ResNetClassifier, path: str | Path, **meta: Any) -> None:
+    """Self-describing classifier checkpoint: config, weights and metadata."""
+    atomic_torch_save({"config": asdict(model.cfg), "state_dict": model.state_dict(), **meta}, path)
+
+
+def classifier_from_checkpoint(ckpt: dict[str, Any], device: torch.device | str = "cpu") -> ResNetClassifier:
+    """Rebuild a classifier from a checkpoint dict written by :func:`save_classifier` (eval mode)."""
+    model = ResNetClassifier(ClassifierConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval()
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> ResNetClassifier:
+    """Rebuild a classifier saved by :func:`save_classifier` (eval mode)."""
+    return classifier_from_checkpoint(load_checkpoint(path), device)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from synthaug.errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Training loops (classifiers, generators), the optimiser and the training curves."""

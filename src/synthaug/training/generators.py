@@ -36,7 +36,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import TrainingError
+from ..core.checkpoints import atomic_torch_save, checkpoint_epoch, list_checkpoints
+from ..core.errors import TrainingError
+from ..core.progress import progress
 from ..models.generators import (
     ProjectionDiscriminator,
     build_generator,
@@ -44,8 +46,6 @@ from ..models.generators import (
     diff_augment,
     g_hinge_loss,
 )
-from ..progress import progress
-from .checkpoints import atomic_torch_save, checkpoint_epoch, list_checkpoints
 
 log = logging.getLogger(__name__)
 

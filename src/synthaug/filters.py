@@ -1,4 +1,4 @@
-"""Checkpoint choice by smoothed FID (eq. 2) and MC-dropout image selection (Algorithm 1, eq. 3-4).
+"""MC-dropout scores of synthetic candidates and the filters that select from them (Algorithm 1, eq. 3-4).
 
 Conventions (paper, sec. 3.3 and 4.2):
 
@@ -16,57 +16,18 @@ Conventions (paper, sec. 3.3 and 4.2):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from synthaug.errors import ConfigError, DataError, TrainingError
+from .core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 SCORE_FILTERS = ("random", "entropy", "distance", "distance_single", "selective", "all")
-
-
-# --------------------------------------------------------------------------- checkpoint choice
-
-
-def ema_smooth(values: Sequence[float], alpha: float) -> np.ndarray:
-    """Return the eq.-2 EMA d_t = alpha d_{t-1} + (1-alpha) v_t; non-finite v_t give NaN, state kept."""
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"alpha must be a number in [0, 1), got {alpha!r}") from exc
-    if not 0.0 <= alpha < 1.0:
-        raise ConfigError(f"alpha must be in [0, 1), got {alpha}")
-    v = np.asarray(values, dtype=np.float64).ravel()
-    out = np.full(v.shape, np.nan)
-    state: float | None = None
-    for t, x in enumerate(v):
-        if np.isfinite(x):
-            state = x if state is None else alpha * state + (1.0 - alpha) * x
-            out[t] = state
-    return out
-
-
-def pick_checkpoint(
-    epochs: Sequence[int], fids: Sequence[float], alpha: float
-) -> tuple[int, np.ndarray]:
-    """Return (index of the smoothed-FID minimum, earliest on ties; the smoothed curve)."""
-    epochs = list(epochs)
-    if len(epochs) != len(fids):
-        raise DataError(f"{len(epochs)} epochs but {len(fids)} FID values")
-    smooth = ema_smooth(fids, alpha)
-    if not np.isfinite(smooth).any():
-        raise TrainingError(
-            f"no checkpoint has a finite FID: epochs {epochs} all produced non-finite images or "
-            "features, so there is no checkpoint to choose; the generator diverged: lower its "
-            "learning rate (train_gan.<kind>) and train it again")
-    best = int(np.nanargmin(smooth))
-    log.info("smoothed FID minimum %.4g at epoch %s (alpha=%s)", smooth[best], epochs[best], alpha)
-    return best, smooth
 
 
 # --------------------------------------------------------------------------- scores

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from ..errors import DataError
-from ..io import atomic_path
+from .errors import DataError
+from .io import atomic_path
 
 _EPOCH = re.compile(r"^epoch_(\d+)\.pt$")
 

@@ -1,4 +1,4 @@
-"""Sampling from generator checkpoints: FID scoring of checkpoints and synthetic pools.
+"""Sampling from generator checkpoints: seeded images, per-class budgets and synthetic pools.
 
 Sampling is seeded per purpose and per class (never from the global RNG), so a pool
 is reproducible and the images of one class do not depend on the counts of another.
@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .augment import gemix_labels, one_hot
-from .errors import TrainingError
-from .fid import feature_statistics, features_of, frechet_distance
+from .core.checkpoints import load_checkpoint
+from .core.errors import TrainingError
 from .models.generators import build_generator
-from .progress import progress
-from .training.checkpoints import checkpoint_epoch, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -63,50 +59,6 @@ def fid_labels(train_labels: np.ndarray, num_classes: int, n: int, seed: int) ->
     freq = np.bincount(train_labels, minlength=num_classes) / len(train_labels)
     rng = np.random.default_rng(seed)
     return one_hot(torch.from_numpy(rng.choice(num_classes, size=n, p=freq)), num_classes)
-
-
-def score_checkpoints(
-    paths: Sequence[Path],
-    extractor: nn.Module,
-    real_features: np.ndarray,
-    labels: Tensor,
-    seed: int,
-    eps: float = 1e-6,
-    device: torch.device | str = "cpu",
-) -> list[dict[str, Any]]:
-    """FID of every checkpoint against the real features, with the same labels and noise.
-
-    Real statistics are computed once; a checkpoint whose images or FID are not
-    finite gets FID NaN (reported, never chosen).
-
-    With fewer images (real or generated) than feature dimensions the covariances are
-    singular: :func:`~synthaug.fid.frechet_distance` then relies on its symmetric PSD
-    square root and the ``eps`` ridge (``select_checkpoint.eps``), which keep the FID
-    finite and comparable between checkpoints (all use the same labels and noise), but
-    it is a noisier estimate; this case is logged.
-    """
-    mu_r, sigma_r = feature_statistics(real_features)
-    dims = int(np.asarray(real_features).shape[1])
-    if min(len(real_features), len(labels)) <= dims:
-        log.warning("FID with %d real and %d generated images in %d feature dimensions: the "
-                    "covariances are singular; the FID uses the eps=%g ridge and stays finite, "
-                    "but raise select_checkpoint.n_images (or use more real images) for a "
-                    "stabler estimate", len(real_features), len(labels), dims, eps)
-    rows = []
-    for path in progress(paths, desc="select_checkpoint"):
-        t0 = time.perf_counter()
-        model, ckpt = load_generator(path, device)
-        images = sample_images(model, labels, seed, device=device)
-        if torch.isfinite(images).all():
-            fid = frechet_distance(mu_r, sigma_r, *feature_statistics(
-                features_of(extractor, images, device=device)), eps=eps)
-        else:
-            fid = float("nan")
-        if not math.isfinite(fid):
-            log.warning("%s: FID is not finite; this checkpoint is skipped", path)
-        rows.append({"epoch": ckpt.get("epoch", checkpoint_epoch(path)), "fid": fid,
-                     "seconds": time.perf_counter() - t0})
-    return rows
 
 
 def generate_pool(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import random
+import math
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,8 @@ class Base:
 
     seed: int = 0  # seeds Python, NumPy and torch in every stage
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # classifier arithmetic; auto: bf16 where
+    # the hardware has it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32
     image_size: int = 16  # square side in pixels; a multiple of 4, at least 8
 
     def validate(self, key: str) -> None:
@@ -66,7 +68,7 @@ class PrepareData:
     """Where the images come from and how small/imbalanced the training split is."""
 
     source: Literal["digits", "medmnist", "folder"] = "digits"
-    path: str | None = None  # .npz file (medmnist) or folder of class subfolders (folder)
+    path: str = "data/raw"  # .npz file (medmnist) or folder of class subfolders (folder); a DVC dep
     test_size: float = 500  # images in the test split when the source has none (count, or fraction < 1)
     val_per_class: int = 15  # validation images per class when the source has none
     train_fraction: float = 1.0  # stratified fraction of the remaining training images
@@ -83,10 +85,11 @@ class PrepareData:
                "null, one int, or a non-empty list with one cap per class")
         caps = [self.train_cap] if isinstance(self.train_cap, int) else (self.train_cap or [])
         _check(all(c >= 1 for c in caps), f"{key}.train_cap", self.train_cap, "caps >= 1")
-        if self.source in ("medmnist", "folder"):
-            _check(bool(self.path), f"{key}.path", self.path,
-                   f"a path to the {'.npz file' if self.source == 'medmnist' else 'image folder'} "
-                   f"(required when source is '{self.source}')")
+        _check(bool(self.path.strip()), f"{key}.path", self.path,
+               "a file or folder (data/raw when the source reads nothing)")
+        if self.source == "medmnist":
+            _check(self.path.endswith(".npz"), f"{key}.path", self.path,
+                   "a path to the .npz file (required when source is 'medmnist')")
 
 
 @dataclass(frozen=True)
@@ -109,16 +112,33 @@ class Net:
 class Schedule:
     """Optimiser schedule of a classifier."""
 
-    epochs: int = 60
+    epochs: int = 60  # at most this many epochs
     batch_size: int = 32
-    lr: float = 1e-3  # Adam
+    lr: float = 1e-3  # Adam's (peak) learning rate
     weight_decay: float = 1e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: warm-up, then cosine to 0
+    warmup_epochs: int = 0  # cosine: linear warm-up from lr/10 over this many epochs
+    patience: int | None = None  # stop after this many epochs without a lower val loss (null: never)
 
     def validate(self, key: str) -> None:
         _check(self.epochs >= 1, f"{key}.epochs", self.epochs, ">= 1")
         _check(self.batch_size >= 2, f"{key}.batch_size", self.batch_size, ">= 2")
         _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
         _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, ">= 0")
+        _check(0 <= self.warmup_epochs < self.epochs, f"{key}.warmup_epochs", self.warmup_epochs,
+               f">= 0 and below {key}.epochs ({self.epochs})")
+        _check(self.patience is None or self.patience >= 1, f"{key}.patience", self.patience,
+               "null or >= 1")
+
+    def lr_factor(self, step: int, steps_per_epoch: int) -> float:
+        """Multiplier of ``lr`` at optimiser step ``step`` (0-based)."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        warm = self.warmup_epochs * steps_per_epoch
+        if step < warm:
+            return 0.1 + 0.9 * step / warm
+        done = (step - warm) / max(self.epochs * steps_per_epoch - warm, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
 @dataclass(frozen=True)
@@ -288,9 +308,13 @@ class Traditional:
     contrast: float = 0.1  # max relative contrast change
 
     def validate(self, key: str) -> None:
-        from .augment import TraditionalAugment  # its __post_init__ holds the ranges
-
-        TraditionalAugment(**dataclasses.asdict(self))
+        for name, (limit, inclusive) in {"rotate": (180.0, True), "shift": (1.0, False),
+                                         "scale": (1.0, False), "brightness": (2.0, True),
+                                         "contrast": (1.0, False)}.items():
+            value = getattr(self, name)
+            bound = f"<= {limit:g}" if inclusive else f"< {limit:g}"
+            _check(0 <= value and (value < limit or (inclusive and value == limit)),
+                   f"{key}.{name}", value, f">= 0 and {bound}")
 
 
 @dataclass(frozen=True)
@@ -509,30 +533,8 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
-# --------------------------------------------------------------------------- runtime
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA); cuDNN is set to deterministic kernels.
-
-    CPU kernels are deterministic for a fixed thread count; on a GPU some kernels
-    (e.g. atomic-add reductions) may still differ between runs.
-    """
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - libraries may use the global RNG
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-
-
-def resolve_device(name: str) -> Any:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("params key 'base.device' = 'cuda' but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
+def check_positive_class(positive_class: int | None, num_classes: int) -> None:
+    """The binary positive class must exist (checked against the data, not only the params)."""
+    if positive_class is not None and not 0 <= positive_class < num_classes:
+        raise ConfigError(f"params key 'evaluate.positive_class' = {positive_class} is not a class "
+                          f"of this data set (classes 0..{num_classes - 1})")

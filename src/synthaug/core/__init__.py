@@ -1,0 +1,1 @@
+"""What every layer shares: params, paths, atomic file output, errors, progress, run time."""

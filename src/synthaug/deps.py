@@ -1,0 +1,105 @@
+"""The code each DVC stage runs, found by walking its imports with ``ast``.
+
+A stage's code deps in ``dvc.yaml`` must be exactly its script plus every module of
+the package that the script imports, directly or through other modules (package
+``__init__`` files included, since importing a module runs them). Too few, and an
+edit leaves stale results that look current; too many, and an edit reruns stages
+that do not run the edited code. ``tests/test_stage_deps.py`` holds dvc.yaml to this::
+
+    python -m synthaug.deps            # prints the deps each stage should list
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = "synthaug"
+
+
+def _module_file(src: Path, module: str) -> Path | None:
+    """The file of ``module`` (dotted, absolute) under ``src``, or None outside the package."""
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        return None
+    base = src.joinpath(*module.split("."))
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _module_name(src: Path, file: Path) -> str:
+    """Dotted name of a file under ``src`` (a package's ``__init__.py`` names the package)."""
+    parts = list(file.relative_to(src).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(src: Path, file: Path) -> set[str]:
+    """Absolute names of the package modules one file imports (anywhere in it, lazily too)."""
+    tree = ast.parse(file.read_text(), filename=str(file))
+    here = _module_name(src, file) if file.is_relative_to(src) else ""
+    package = here if file.name == "__init__.py" else here.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+    return names
+
+
+def code_deps(script: Path, src: Path) -> list[Path]:
+    """Every package file ``script`` runs when imported: its modules and their packages' inits."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        file = todo.pop()
+        for name in _imported(src, file):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
+                dep = _module_file(src, ".".join(parts[:i]))
+                if dep is not None and dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+    return sorted(seen)
+
+
+def expand(dep: Path) -> set[Path]:
+    """The Python files a dvc.yaml dep covers: the file, or every ``.py`` under a folder."""
+    return set(dep.rglob("*.py")) if dep.is_dir() else {dep}
+
+
+def compact(files: list[Path], src: Path) -> list[Path]:
+    """``files`` with every folder whose Python files are all in ``files`` listed as the folder."""
+    wanted = set(files)
+    folders = sorted({f.parent for f in files}, key=lambda d: len(d.parts))
+    out: list[Path] = []
+    covered: set[Path] = set()
+    for folder in folders:
+        if folder != src / PACKAGE and folder not in covered and expand(folder) <= wanted:
+            out.append(folder)
+            covered |= expand(folder) | set(folder.rglob("*"))
+    out += [f for f in files if f not in covered]
+    return sorted(out)
+
+
+def main() -> None:
+    """Print, for each stage script, the code deps dvc.yaml should list."""
+    root = Path.cwd()
+    for script in sorted((root / "stages").glob("*.py")):
+        print(f"{script.stem}:")
+        print(f"  - {script.relative_to(root)}")
+        for dep in compact(code_deps(script, root / "src"), root / "src"):
+            print(f"  - {dep.relative_to(root)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
