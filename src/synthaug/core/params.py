@@ -112,13 +112,13 @@ class Net:
 class Schedule:
     """Optimiser schedule of a classifier."""
 
-    epochs: int = 60  # at most this many epochs
+    epochs: int = 40  # at most this many epochs
     batch_size: int = 32
-    lr: float = 1e-3  # Adam's (peak) learning rate
+    lr: float = 1e-2  # Adam's (peak) learning rate
     weight_decay: float = 1e-4
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: warm-up, then cosine to 0
-    warmup_epochs: int = 0  # cosine: linear warm-up from lr/10 over this many epochs
-    patience: int | None = None  # stop after this many epochs without a lower val loss (null: never)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"  # cosine: warm-up, then cosine to 0
+    warmup_epochs: int = 3  # cosine: linear warm-up from lr/10 over this many epochs
+    patience: int | None = 10  # stop after this many epochs without a lower val loss (null: never)
 
     def validate(self, key: str) -> None:
         _check(self.epochs >= 1, f"{key}.epochs", self.epochs, ">= 1")
