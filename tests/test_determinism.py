@@ -1,10 +1,13 @@
-"""Determinism (issue item 5): same params and seed, two CPU runs, identical metrics.
+"""Determinism and "killed anywhere, nothing lost": same params and seed, identical results.
 
-Two fresh projects run the full `dvc repro` side by side; every file under metrics/
-and reports/ (results.md, the report and its figures) must match byte for byte
-(wall-clock timings go to logs/, which is not compared). DVC's recorded hashes of the
-models and data must match too: checkpoints are written through a file object (torch
-names the archive after the file otherwise) and resume.pt keeps no timings.
+Two fresh projects run the full `dvc repro`. The first runs uninterrupted. The second is
+SIGKILLed once inside every kind of stage (with its `dvc` process group, at a random
+moment after the stage starts) and restarted each time, until a last `dvc repro` finishes
+it. Every file under metrics/ and reports/ (results.md, the report and its figures) must
+then match byte for byte (wall-clock timings go to logs/, which is not compared), and so
+must DVC's recorded hashes of the models and data: checkpoints are written through a file
+object (torch names the archive after the file otherwise), resume.pt keeps no timings, and
+no killed write ever leaves a file that looks complete (outputs are renamed into place).
 
 The methods are cut to four that between them use every random path (one-hot and
 GeMix pools, the random and selective filters, traditional augmentation, mixup and
@@ -13,8 +16,13 @@ zeta-mixup); one CPU thread as in test_interrupt (the same in both runs).
 
 from __future__ import annotations
 
+import os
+import random
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,24 +55,58 @@ def out_hashes(root: Path) -> dict[str, str]:
             if o["path"].startswith(("data/", "models/"))}
 
 
-def test_two_runs_give_identical_metrics(tmp_path):
-    params = mini_params(train_classifier={"seeds": [0], "methods": METHODS},
+STAGE_KINDS = ["prepare_data", "train_extractor", "train_gan", "select_checkpoint", "generate",
+               "filter_synthetic", "train_classifier", "evaluate", "report"]
+
+
+def repro(project: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`dvc repro` in its own process group, so a kill takes the running stage with it."""
+    return subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def kill_inside(project: Path, kind: str, env: dict[str, str], rng: random.Random) -> str:
+    """Start `dvc repro`, SIGKILL it at a random moment after a stage of ``kind`` starts."""
+    proc = repro(project, env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.match(r"Running stage '([^'@]+)", line)
+        if m and m.group(1) == kind:
+            delay = rng.uniform(0.0, 1.5)
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()  # reaped: DVC's rwlock then sees the PID as gone
+    proc.stdout.close()
+    assert proc.returncode != 0, f"never saw stage {kind} start:\n{''.join(lines)}"
+    return f"{kind} +{delay:.2f}s"
+
+
+def test_two_runs_give_identical_metrics_even_when_one_is_killed_in_every_stage(tmp_path):
+    params = mini_params(train_classifier={"seeds": [0, 1], "methods": METHODS},
                          generate={"pools": POOLS})
     projects = [make_project(tmp_path / f"run{i}", params) for i in (1, 2)]
     env = {**project_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=p, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for p in projects]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=500)
-        assert proc.returncode == 0, out
+    reference = repro(projects[0], env)
+    rng = random.Random(int(os.environ.get("SYNTHAUG_KILL_SEED", "0")))
+    kills = [kill_inside(projects[1], kind, env, rng) for kind in STAGE_KINDS]
+    out, _ = reference.communicate(timeout=600)
+    assert reference.returncode == 0, out
+    last = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=projects[1], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert last.returncode == 0, (kills, last.stdout, last.stderr)
+    for folder in ("data", "models", "metrics", "reports"):
+        leftovers = [p for p in (projects[1] / folder).rglob("*") if ".tmp" in p.name]
+        assert leftovers == [], (kills, leftovers)
 
     a, b = projects
     metrics_a, metrics_b = files(a, "metrics"), files(b, "metrics")
     assert len(metrics_a) >= 8 and "metrics/evaluate.json" in metrics_a
     assert sorted(metrics_a) == sorted(metrics_b)
     differ = [name for name in metrics_a if metrics_a[name] != metrics_b[name]]
-    assert differ == [], f"metrics differ between two runs: {differ}"
+    assert differ == [], f"metrics differ between two runs: {differ} (kills: {kills})"
     reports_a, reports_b = files(a, "reports"), files(b, "reports")
     assert "reports/results.md" in reports_a  # and the report stage's text and figures
     differ = [name for name in reports_a if reports_a[name] != reports_b.get(name)]
