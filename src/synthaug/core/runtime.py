@@ -6,10 +6,12 @@ validates the whole ``params.yaml`` and turns bad input into ``error: ...`` and 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +24,17 @@ from .params import Params, load_params
 
 
 def run_stage(main: Callable[..., Any], args: list[str], nargs: int = 0) -> None:
-    """Validate params.yaml, then call ``main(params, *args)``; bad input exits 2 with its message."""
+    """Validate params.yaml, then call ``main(params, *args)``; bad input exits 2 with its message.
+
+    Appends one line to ``logs/stages.jsonl`` per completed stage: seconds from the process
+    start to the call (interpreter and imports) and seconds in the call (the stage's work),
+    which `benchmarks/bench.py --repro` sums to find the time spent outside stage work.
+    """
     logging.basicConfig(level=os.environ.get("SYNTHAUG_LOG", "INFO"),
                         format="%(levelname)s %(name)s: %(message)s")
     name = os.path.basename(sys.argv[0])
+    startup = process_age()
+    t0 = time.perf_counter()
     try:
         if len(args) != nargs:
             raise SynthaugError(f"{name} takes {nargs} argument(s), got {args}")
@@ -34,6 +43,22 @@ def run_stage(main: Callable[..., Any], args: list[str], nargs: int = 0) -> None
     except SynthaugError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    paths.LOGS.mkdir(parents=True, exist_ok=True)
+    with open(paths.LOGS / "stages.jsonl", "a") as fh:
+        fh.write(json.dumps({"stage": name.removesuffix(".py"), "args": args, "startup": startup,
+                             "work": time.perf_counter() - t0}) + "\n")
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
 
 
 def seed_everything(seed: int) -> None:
