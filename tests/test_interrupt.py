@@ -19,8 +19,8 @@ same setting in both runs, so the checkpoints are comparable.
 
 from __future__ import annotations
 
-import os
 import logging
+import os
 import re
 import shutil
 import signal

@@ -28,6 +28,8 @@ import yaml
 from conftest import ROOT, dvc, make_project, run
 from minimal import mini_params
 
+from synthaug.pipeline.evaluate import headline
+
 GENERATOR_BRANCH = ["prepare_data", "train_extractor", "train_gan@cgan",
                     "select_checkpoint@cgan", "generate@cgan", "filter_synthetic@cgan"]
 AFTER_GENERATE = ["generate@cgan", "filter_synthetic@cgan", "train_classifier@gan_selective",
@@ -208,6 +210,19 @@ def test_study_split_across_two_clones_is_restored_whole_by_a_third(tmp_path):
     assert yaml.safe_load((third / "dvc.lock").read_text()) == \
            yaml.safe_load((cpu / "dvc.lock").read_text())
     assert stages_run(dvc("repro", cwd=third).stdout) == []
+
+
+# ------------------------------------------------------------------ 4. headline metrics
+
+
+def test_headline_keeps_accuracy_auc_and_their_difference_with_the_summary_names():
+    row = {"n_seeds": 5.0, "accuracy_mean": 0.9, "accuracy_std": 0.01, "accuracy_diff": 0.02,
+           "accuracy_diff_lo": -0.01, "auc_mean": 0.99, "auc_diff": None, "f1_macro_mean": 0.8}
+    out = headline({"baseline": {**row, "accuracy_diff": 0.0}, "gan_selective": row})
+    assert list(out) == ["baseline", "gan_selective"]
+    assert out["gan_selective"] == {"accuracy_mean": 0.9, "accuracy_diff": 0.02,
+                                    "auc_mean": 0.99, "auc_diff": None}
+    assert out["baseline"]["accuracy_diff"] == 0.0
 
 
 # ------------------------------------------------------------------ the CI matrix example
