@@ -120,6 +120,7 @@ def test_clone_pulls_the_study_reproduces_nothing_and_reruns_only_after_generate
     assert stages_run(log) == [] and stages_restored(log) == [], log
     assert metrics_json(b) == metrics_json(a)
     assert (b / HEADLINE).read_bytes() == (a / HEADLINE).read_bytes()
+    assert list(metrics_json(b)[""]["data"])[0] == HEADLINE  # first row of `dvc metrics show`
     assert dvc("status", cwd=b).stdout.strip() == "Data and pipelines are up to date."
 
     set_ratio(b, 1.0)  # a ratio the study never ran: only generate and what follows run
@@ -164,6 +165,12 @@ def test_queued_ratio_ablation_travels_with_exp_push_and_exp_pull(study):
     dvc("exp", "pull", "origin", "r025", "r100", cwd=y)
     shown = dvc("exp", "show", "--json", cwd=y).stdout
     assert experiment_metrics(json.loads(shown)) == sent
+
+    # `dvc exp show --only-changed`: the headline's columns come first
+    header = dvc("exp", "show", "--only-changed", "--csv", cwd=y).stdout.splitlines()[0]
+    fixed = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
+    first = next(col for col in header.split(",") if col not in fixed)
+    assert first.split(".")[0] in sent["r025"][HEADLINE] and first.endswith(("_mean", "_diff"))
 
     # the readable comparison of two experiments (README): one row per headline number
     diff = dvc("metrics", "diff", "r025", "r100", "--targets", HEADLINE, "--no-path",
