@@ -1,5 +1,10 @@
 """Interruptions (issue item 4): SIGKILL of `dvc repro` midway through train_gan, then resume.
 
+train_gan trains in .synthaug/resume/train_gan/KIND (checkpoints and resume.pt, ignored by
+git and DVC) and copies each checkpoint into its DVC output models/train_gan/KIND, an
+ordinary output (not `persist`, so the run-cache can hold it): DVC deletes that output
+before rerunning the stage, and the run resumes from the work folder all the same.
+
 Every output is written to a hidden temporary name and renamed when complete
 (:func:`synthaug.core.io.atomic_path`), so a killed stage leaves either complete files or
 dot-prefixed ``.tmp`` leftovers, which the next write to the same target (and
@@ -14,8 +19,10 @@ same setting in both runs, so the checkpoints are comparable.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,8 +46,10 @@ from synthaug.core.io import (
     write_json,
     write_text,
 )
+from synthaug.training.generators import GeneratorRun, train_generator
 
 GAN_DIR = Path("models/train_gan/cgan")
+WORK_DIR = Path(".synthaug/resume/train_gan/cgan")
 EPOCHS, EVERY = 300, 10
 
 
@@ -83,7 +92,7 @@ def test_sigkill_midway_then_repro_resumes_to_the_same_checkpoints(tmp_path, mon
     ref_proc = start_repro(reference)  # the uninterrupted run, side by side
 
     proc = start_repro(killed)
-    folder = killed / GAN_DIR
+    folder, work = killed / GAN_DIR, killed / WORK_DIR
     deadline = time.monotonic() + 240
     # epoch_020.pt is written after resume.pt of epoch 10, so there is a checkpoint to resume
     # from (killed between epoch_010.pt and its resume.pt, the run would start anew)
@@ -95,20 +104,24 @@ def test_sigkill_midway_then_repro_resumes_to_the_same_checkpoints(tmp_path, mon
     proc.wait()  # reaped: DVC's rwlock now sees the PID as gone
     proc.stdout.close()
 
-    done = checkpoint_names(folder)
+    done = checkpoint_names(work)
     assert f"epoch_{2 * EVERY:03d}.pt" in done and f"epoch_{EPOCHS:03d}.pt" not in done, done
+    assert set(checkpoint_names(folder)) <= set(done)  # the output: copies, never resume.pt
+    assert_only_complete_files(work)
     assert_only_complete_files(folder)
-    last = torch.load(folder / "resume.pt", weights_only=False)["epoch"]
+    assert not (folder / "resume.pt").exists()
+    last = torch.load(work / "resume.pt", weights_only=False)["epoch"]
     assert EVERY <= last < EPOCHS
     # a write killed midway: the next run must remove it, never take it for a checkpoint
-    (folder / f".epoch_{last + EVERY:03d}.pt.dead0000.pt.tmp").write_bytes(b"half a checkpoint")
+    (work / f".epoch_{last + EVERY:03d}.pt.dead0000.pt.tmp").write_bytes(b"half a checkpoint")
     assert not (killed / "metrics/train_gan/cgan.json").exists()
 
     out = dvc("repro", "train_gan@cgan", cwd=killed)
     log = out.stdout + out.stderr
     assert f"resuming after epoch {last} of {EPOCHS}" in log, log
     assert "prepare_data" not in re.findall(r"Running stage '([^']+)'", log)
-    assert temp_files(folder) == []
+    assert temp_files(folder) == [] and temp_files(work) == []
+    assert checkpoint_names(folder) == checkpoint_names(work)
 
     ref_out, _ = ref_proc.communicate(timeout=300)
     assert ref_proc.returncode == 0, ref_out
@@ -127,7 +140,39 @@ def test_sigkill_midway_then_repro_resumes_to_the_same_checkpoints(tmp_path, mon
     assert (killed / "metrics/train_gan/cgan.json").read_bytes() == \
            (reference / "metrics/train_gan/cgan.json").read_bytes()
     assert "up to date" in dvc("repro", "train_gan@cgan", cwd=killed).stdout
-    assert gan_hash(killed) == gan_hash(reference)  # resume.pt included
+    assert gan_hash(killed) == gan_hash(reference)
+    assert (work / "resume.pt").read_bytes() == (reference / WORK_DIR / "resume.pt").read_bytes()
+
+
+def ae_run(epochs: int) -> GeneratorRun:
+    return GeneratorRun("ae", {"num_classes": 4, "channels": 1, "image_size": 8, "z_dim": 4,
+                               "hidden": 16, "noise": 0.5},
+                        {"lr": 1e-3}, epochs=epochs, checkpoint_every=2, batch_size=8, seed=0)
+
+
+def test_output_deleted_between_runs_resumes_from_the_work_folder(tmp_path, caplog):
+    """What DVC does to a stage's (not persisted) output before rerunning it: delete it."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(24, 1, 8, 8, generator=g) * 2 - 1
+    y = torch.eye(4)[torch.arange(24) % 4]
+    out, work, ref = tmp_path / "out", tmp_path / "work", tmp_path / "ref"
+    train_generator(ae_run(6), x, y, ref)  # uninterrupted, in one folder (the default)
+    train_generator(ae_run(4), x, y, out, work_dir=work)  # stopped after epoch 4
+    assert checkpoint_names(out) == checkpoint_names(work) == ["epoch_002.pt", "epoch_004.pt"]
+    assert (work / "resume.pt").is_file() and not (out / "resume.pt").exists()
+
+    shutil.rmtree(out)
+    out.mkdir()  # and stale files of another layout or run are dropped
+    (out / "resume.pt").write_bytes(b"old layout")
+    (out / "epoch_008.pt").write_bytes(b"a later run")
+    with caplog.at_level(logging.INFO, logger="synthaug.training.generators"):
+        train_generator(ae_run(6), x, y, out, work_dir=work)
+    assert "resuming after epoch 4 of 6" in caplog.text
+    assert checkpoint_names(out) == checkpoint_names(ref) == checkpoint_names(work)
+    assert sorted(p.name for p in out.iterdir()) == checkpoint_names(ref)
+    for name in checkpoint_names(ref):
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    assert (work / "resume.pt").read_bytes() == (ref / "resume.pt").read_bytes()
 
 
 def gan_hash(project: Path) -> str:

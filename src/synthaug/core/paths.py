@@ -11,6 +11,7 @@ MODELS = Path("models")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 LOGS = Path("logs")
+RESUME = Path(".synthaug/resume")  # git- and DVC-ignored: state to resume a killed run
 
 
 def prepared(split: str) -> Path:
@@ -26,6 +27,11 @@ def extractor() -> Path:
 def gan_dir(kind: str) -> Path:
     """Checkpoints of one generator kind."""
     return MODELS / "train_gan" / kind
+
+
+def gan_resume_dir(kind: str) -> Path:
+    """Where train_gan@KIND trains: its checkpoints and ``resume.pt`` (not a DVC output)."""
+    return RESUME / "train_gan" / kind
 
 
 def chosen_generator(kind: str) -> Path:

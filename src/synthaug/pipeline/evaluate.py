@@ -56,8 +56,19 @@ def run(params: Params) -> dict[str, Any]:
     for method in summary:
         summary[method]["n_synthetic"] = n_synthetic[method]
     write_json(paths.metrics("evaluate"), summary)
+    write_json(paths.metrics("evaluate", "headline"), headline(summary))
     write_json(paths.METRICS / "evaluate_per_seed.json",
                {m: {f"seed_{s}": v for s, v in d.items()} for m, d in per_seed.items()})
     write_text(paths.REPORTS / "results.md",
                results_table(summary, baseline=cfg.baseline, n_test=len(test), seeds=list(tc.seeds)))
     return summary
+
+
+def headline(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each method's mean test accuracy and AUC and their paired difference to the baseline.
+
+    ``metrics/evaluate/headline.json``: the few numbers a person compares first, with the
+    key names of the full summary (``metrics/evaluate.json``), small enough for a terminal.
+    """
+    keys = ("accuracy_mean", "accuracy_diff", "auc_mean", "auc_diff")
+    return {method: {k: row.get(k) for k in keys} for method, row in summary.items()}

@@ -34,7 +34,10 @@ def generator_run(params: Params, kind: str, train: Dataset) -> GeneratorRun:
 
 
 def run(params: Params, kind: str) -> dict[str, Any]:
-    """Write ``models/train_gan/KIND/epoch_NNN.pt`` (and ``resume.pt``) and the final losses."""
+    """Write ``models/train_gan/KIND/epoch_NNN.pt`` and the final losses.
+
+    Training state (to resume a killed run) lives in ``.synthaug/resume/train_gan/KIND``.
+    """
     if kind not in params.train_gan.kinds:
         raise ConfigError(f"generator kind '{kind}' is not in train_gan.kinds {params.train_gan.kinds}")
     base = params.base
@@ -45,7 +48,8 @@ def run(params: Params, kind: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     with epoch_logger(paths.live("train_gan", kind)) as on_epoch:
         history = train_generator(spec, x, one_hot(y, train.num_classes), paths.gan_dir(kind),
-                                  device=resolve_device(base.device), on_epoch=on_epoch)
+                                  device=resolve_device(base.device), on_epoch=on_epoch,
+                                  work_dir=paths.gan_resume_dir(kind))
     last = history[-1] if history else {}
     summary = {"kind": kind, "epochs": len(history),
                "checkpoints": len(list_checkpoints(paths.gan_dir(kind))),

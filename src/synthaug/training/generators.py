@@ -17,6 +17,12 @@ A run resumes only when the fingerprint (kind, architecture, optimiser settings,
 batch size, checkpoint interval, seed and a hash of the training images) matches;
 ``epochs`` is not part of it, since training to epoch 200 and then on to 300 equals
 training to 300 at once. Otherwise the folder is cleared and training starts anew.
+
+With a separate ``work_dir``, the folder above is ``work_dir`` and ``out_dir`` receives a
+copy of each checkpoint (never ``resume.pt``) as it is written. ``out_dir`` may then be
+deleted between runs, as DVC deletes a stage's outputs before running it, without
+losing the resume state: the stage's output stays an ordinary (not persisted) DVC
+output, which the run-cache can store and restore.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +45,7 @@ from torch import Tensor, nn
 
 from ..core.checkpoints import atomic_torch_save, checkpoint_epoch, list_checkpoints
 from ..core.errors import TrainingError
+from ..core.io import atomic_path, temp_files
 from ..core.progress import progress
 from ..models.generators import (
     ProjectionDiscriminator,
@@ -160,6 +168,23 @@ def _stored_history(history: list[dict[str, float]]) -> list[dict[str, float]]:
             for row in history]
 
 
+def _publish(src: Path, out_dir: Path) -> None:
+    """Copy checkpoint ``src`` into ``out_dir`` (atomically: a complete file or none)."""
+    with atomic_path(out_dir / src.name) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _mirror(work_dir: Path, out_dir: Path) -> None:
+    """Make ``out_dir`` hold exactly the checkpoints now in ``work_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keep = {p.name for p in list_checkpoints(work_dir)}
+    stale = [p for p in list_checkpoints(out_dir) if p.name not in keep]
+    for p in [*stale, *temp_files(out_dir), out_dir / "resume.pt"]:
+        p.unlink(missing_ok=True)  # beyond the resume point, killed copies, the old layout's state
+    for p in list_checkpoints(work_dir):
+        _publish(p, out_dir)
+
+
 def _prepare_out_dir(out_dir: Path, fingerprint: str, epochs: int) -> dict[str, Any] | None:
     """Return the resume state to continue from, clearing anything that cannot be reused."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,16 +218,22 @@ def train_generator(
     out_dir: str | Path,
     device: torch.device | str = "cpu",
     on_epoch: Callable[[dict[str, float]], Any] | None = None,
+    work_dir: str | Path | None = None,
 ) -> list[dict[str, float]]:
     """Train (or resume) a generator; write a checkpoint every ``checkpoint_every`` epochs.
 
+    Checkpoints and ``resume.pt`` live in ``work_dir`` (default ``out_dir``); with a
+    separate ``work_dir``, ``out_dir`` gets a copy of every checkpoint (see the module doc).
     Returns the per-epoch loss history (mean of each loss over the epoch's steps).
     Raises TrainingError naming the epoch if a loss becomes NaN or infinite.
     """
     out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir is not None else out_dir
     device = torch.device(device)
     fingerprint = run.fingerprint(images, labels_onehot)
-    state = _prepare_out_dir(out_dir, fingerprint, run.epochs)
+    state = _prepare_out_dir(work, fingerprint, run.epochs)
+    if work != out_dir:
+        _mirror(work, out_dir)
     if state is not None and state.get("done"):
         log.info("%s: all %d epochs already trained", out_dir, run.epochs)
         for row in state["history"] if on_epoch is not None else ():
@@ -259,9 +290,11 @@ def train_generator(
             atomic_torch_save(
                 {"kind": run.kind, "epoch": epoch, "config": sampler.config,
                  "state_dict": sampler.state_dict(), "fingerprint": fingerprint},
-                out_dir / f"epoch_{epoch:03d}.pt")
+                work / f"epoch_{epoch:03d}.pt")
             atomic_torch_save(
                 {"epoch": epoch, "fingerprint": fingerprint, "trainer": trainer.state(),
                  "rng": g.get_state(), "history": _stored_history(history)},
-                out_dir / "resume.pt")
+                work / "resume.pt")
+            if work != out_dir:
+                _publish(work / f"epoch_{epoch:03d}.pt", out_dir)
     return history
