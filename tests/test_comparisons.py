@@ -143,3 +143,14 @@ def test_pca_dim_checked_against_the_smallest_class() -> None:
     check_pca_dim(4, [5, 9], ["a", "b"])
     with pytest.raises(ConfigError, match=r"pca_dim' = 5 .*at most 4 .*class 'a' has 5 real"):
         check_pca_dim(5, [5, 9], ["a", "b"])
+
+
+def test_digits_hard_preset_differs_only_in_the_training_split() -> None:
+    import yaml
+    from conftest import ROOT
+
+    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    hard = yaml.safe_load((ROOT / "configs" / "digits_hard.yaml").read_text())
+    parse_params(hard)
+    assert hard["prepare_data"].pop("train_cap") != default["prepare_data"].pop("train_cap")
+    assert hard == default  # same study: only the data regime is harder

@@ -111,7 +111,8 @@ def verdict(comparisons: Mapping[str, Mapping[str, Any]], baseline: str, metric:
     did worse after Holm adjustment (``baseline`` first, then the others in order of appearance)."""
     label = LABELS.get(metric, metric).lower() if metric != "auc" else "AUC"
     refs = list(dict.fromkeys([baseline, *(r["b"] for r in comparisons.values())]))
-    head = (f"**Verdict** ({label}; paired t-tests over {n_seeds} seeds, Holm-adjusted across all "
+    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    head = (f"**Verdict** ({label}; paired t-tests over {seeds}, Holm-adjusted across all "
             f"{len(comparisons)} comparisons, α = {alpha:g}):")
     lines = [head, ""]
     for ref in refs:

@@ -92,10 +92,12 @@ def pool_pictures(pool: str, train: Dataset, real_feats: np.ndarray, extractor: 
         kept_by, rej_by, grid_png, n=N_KEPT_VS_REJECTED,
         title=f"Pool {pool}, selective filter: kept and rejected candidates",
         headers=("kept (closest to class centroid first)", "rejected (highest entropy first)"))
+    rows = {name: f"{name} ({(classes == c).sum()} candidates)"
+            for c, name in enumerate(train.class_names)}
     by_filter = {f: _by_class(images, classes, train.class_names, sel[f"subset_{f}"])
                  for f in shown}
     by_filter_png = FIGURES / f"kept_by_filter_{pool}.png"
-    plots.columns_png({f"{f} ({len(sel[f'subset_{f}'])})": {labels[k]: v for k, v in by.items()}
+    plots.columns_png({f"{f} ({len(sel[f'subset_{f}'])})": {rows[k]: v for k, v in by.items()}
                        for f, by in by_filter.items()}, by_filter_png, n=N_KEPT_BY_FILTER,
                       title=f"Pool {pool}: the first candidates each filter keeps, per class")
     masks = {}
