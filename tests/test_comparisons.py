@@ -129,12 +129,12 @@ def test_new_keys_are_validated(section, key, value, fragments) -> None:
 
 
 def test_oversample_pool_is_reserved_and_unfiltered() -> None:
-    params = mini_params()
+    params = copy.deepcopy(mini_params())  # minimal.METHODS is shared: never mutate it
     params["train_classifier"]["methods"]["oversample"] = {"pool": "oversample", "filter": "all"}
     assert parse_params(params).train_classifier.methods["oversample"].pool == "oversample"
     params["train_classifier"]["methods"]["oversample"]["filter"] = "random"
     assert "'all' when the method's pool is 'oversample'" in config_error(params)
-    params = mini_params()
+    params = copy.deepcopy(mini_params())
     params["generate"]["pools"]["oversample"] = {"generator": "cgan"}
     assert "other than ['none', 'oversample']" in config_error(params)
 

@@ -261,7 +261,7 @@ def test_report_opens_with_the_verdict_and_lists_the_comparisons():
                          baseline="baseline", seeds=[0, 1, 2], comparisons=comparisons)
     first = md.split("## Data")[0]
     assert "**Verdict** (accuracy; paired t-tests over 3 seeds, Holm-adjusted across all 2" in first
-    assert "Beat `baseline`: `gan_selective` (+0.020, p = 0.008)" in first
+    assert "Beat `baseline`: `gan_selective` (+0.020, adjusted p = 0.008)" in first
     assert "Beat `gan_unfiltered`: none of the 1 recipe(s)" in first
     assert table_row(md, "`gan_selective` vs `baseline`")[1:] == [
         "+0.020 [+0.010, +0.030]", "0.004", "0.008", "better"]

@@ -16,8 +16,8 @@ Beyond the paper (issue 10), every filter keeps the same per-class budget from t
 
 * ``covariance`` (Rezaei et al. 2025): per class, greedy forward selection of the candidate whose
   addition brings the subset's sample covariance closest (Frobenius) to the real class
-  covariance, both in the PCA of that class's real features (``pca_dim`` axes); see
-  :func:`greedy_covariance`.
+  covariance, both in the PCA of that class's real features (``pca_dim`` axes), then best
+  single exchanges while they lower the mismatch; see :func:`greedy_covariance`.
 * ``selective_covariance``: Algorithm 1's entropy step (the lower-entropy half), then covariance
   matching instead of nearest-to-centroid.
 * ``informative``: among the candidates whose MC-dropout prediction agrees with the class they
@@ -41,9 +41,6 @@ from .diversity import class_pca
 
 log = logging.getLogger(__name__)
 
-FILTERS = ("all", "random", "entropy", "distance", "distance_single", "selective", "covariance",
-           "selective_covariance", "informative")
-COVARIANCE_FILTERS = ("covariance", "selective_covariance")  # need features (select_subsets)
 
 
 # --------------------------------------------------------------------------- scores

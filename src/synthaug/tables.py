@@ -85,6 +85,12 @@ def _p(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _p_phrase(value: Any) -> str:
+    """'p = 0.012' or 'p < 0.001'."""
+    text = _p(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def _significant(row: Mapping[str, Any], metric: str, alpha: float) -> int:
     """+1 if A beat B after adjustment, -1 if A did worse, 0 otherwise."""
     q, d = row.get(f"{metric}_p_holm"), row.get(f"{metric}_diff")
@@ -123,8 +129,8 @@ def verdict(comparisons: Mapping[str, Mapping[str, Any]], baseline: str, metric:
         worse = [r for r in rows if _significant(r, metric, alpha) < 0]
 
         def names(group: list[Mapping[str, Any]]) -> str:
-            return ", ".join(f"`{r['a']}` ({r[f'{metric}_diff']:+.3f}, p = "
-                             f"{_p(r[f'{metric}_p_holm'])})" for r in group)
+            return ", ".join(f"`{r['a']}` ({r[f'{metric}_diff']:+.3f}, adjusted "
+                             f"{_p_phrase(r[f'{metric}_p_holm'])})" for r in group)
         text = (f"- Beat `{ref}`: {names(better)}" if better
                 else f"- Beat `{ref}`: none of the {len(rows)} recipe(s) compared with it")
         if worse:
