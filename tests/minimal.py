@@ -19,7 +19,7 @@ METHODS = {
 def mini_params(**overrides: dict) -> dict:
     """configs/tiny.yaml with only the cGAN, pool ``cgan`` and METHODS; then ``overrides``."""
     params = tiny_params(train_gan={"kinds": ["cgan"]}, generate={"pools": {"cgan": ONEHOT}},
-                         train_classifier={"methods": METHODS})
+                         train_classifier={"methods": METHODS}, evaluate={"comparisons": []})
     for section, values in overrides.items():
         params[section].update(values)
     return params

@@ -499,9 +499,15 @@ def outputs(project: Path) -> list[str]:
      "'train_classifier.methods.gan_selective.filter' = 'selectve'"),
     ("train_gan.checkpoint_every", 20, "'train_gan.checkpoint_every' = 20"),
     ("evaluate.positive_class", 10, "'evaluate.positive_class' = 10 is not a class"),
-], ids=["late-section-typo", "checkpoint-every", "positive-class"])
+    ("filter_synthetic.pca_dim", 6, "'filter_synthetic.pca_dim' = 6 is not allowed: at most 5"),
+    ("generate.budget", "balanced", "'generate.budget' = 'balanced' with 'generate.ratio' = 0.05"),
+], ids=["late-section-typo", "checkpoint-every", "positive-class", "pca-dim-for-the-data",
+        "balanced-budget-zero"])
 def test_stage_rejects_bad_params_and_writes_nothing(stage_project, key, value, culprit):
-    err = run_failing_stage(stage_project, with_key(TINY, key, value), "stages/prepare_data.py")
+    params = with_key(TINY, key, value)
+    if key == "generate.budget":  # round(0.05 * 6) = 0 images for the largest class
+        params = with_key(params, "generate.ratio", 0.05)
+    err = run_failing_stage(stage_project, params, "stages/prepare_data.py")
     assert culprit in err
     assert outputs(stage_project) == []
 

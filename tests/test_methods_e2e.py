@@ -17,6 +17,7 @@ def test_tiny_config_has_every_default_recipe():
     tiny = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
     for key in ("methods",):
         assert tiny["train_classifier"][key] == default["train_classifier"][key]
+    assert tiny["evaluate"]["comparisons"] == default["evaluate"]["comparisons"]
     assert tiny["generate"]["pools"] == default["generate"]["pools"]
     assert tiny["train_gan"]["kinds"] == default["train_gan"]["kinds"]
 
@@ -32,7 +33,10 @@ def test_every_recipe_runs(full_tiny_run):
     budget = 3 * 10  # round(0.5 * 6) per class, 10 classes
     for name, recipe in methods.items():
         expected = 0 if recipe["pool"] == "none" else budget
-        assert results[name]["n_synthetic"] == expected, name
+        if recipe["filter"] == "informative":  # only candidates the extractor agrees with
+            assert 0 < results[name]["n_synthetic"] <= expected, name
+        else:
+            assert results[name]["n_synthetic"] == expected, name
         for seed in params["train_classifier"]["seeds"]:
             assert (proj / f"models/train_classifier/{name}/seed_{seed}.pt").is_file()
 
@@ -53,6 +57,23 @@ def test_every_recipe_runs(full_tiny_run):
             else:
                 assert (targets.argmax(1) == classes).all() and (targets.max(1) == 1).all()
             assert len(d["subset_selective"]) == budget
+            for subset in ("covariance", "selective_covariance"):
+                kept = classes[d[f"subset_{subset}"]]
+                assert (np.bincount(kept, minlength=10) == 3).all(), subset
+            assert set(d["subset_selective_covariance"]) <= set(d["subset_entropy_stage"])
+            agree = d["score_pred"] == classes
+            assert agree[d["subset_informative"]].all()
+        filt = json.loads((proj / f"metrics/filter_synthetic/{name}.json").read_text())
+        for subset in ("random", "selective", "covariance", "informative"):
+            for key in ("cov_mismatch", "spread", "precision", "recall"):
+                assert filt[subset][key] is None or filt[subset][key] >= 0, (name, subset, key)
+    with np.load(proj / "data/selected/oversample.npz") as d:  # copies of the real images
+        assert len(d["subset_all"]) == budget and (np.bincount(d["classes"]) == 3).all()
+    comparisons = json.loads((proj / "metrics/evaluate_comparisons.json").read_text())
+    pairs = [[r["a"], r["b"]] for r in comparisons.values()]
+    assert pairs == [[m, "baseline"] for m in methods if m != "baseline"] + \
+        params["evaluate"]["comparisons"]
+    assert all("accuracy_p_holm" in r for r in comparisons.values())
 
 
 def test_report_and_pictures(full_tiny_run):
@@ -64,6 +85,7 @@ def test_report_and_pictures(full_tiny_run):
     expected = [f"fid_{k}.png" for k in params["train_gan"]["kinds"]]
     expected += [f"real_vs_generated_{k}.png" for k in params["train_gan"]["kinds"]]
     expected += [f"kept_vs_rejected_{p}.png" for p in params["generate"]["pools"]]
+    expected += [f"kept_by_filter_{p}.png" for p in params["generate"]["pools"]]
     expected += [f"tsne_{p}.png" for p in params["generate"]["pools"]]
     for name in expected:
         with Image.open(figures / name) as im:
@@ -71,6 +93,7 @@ def test_report_and_pictures(full_tiny_run):
         with Image.open(figures / name) as im:
             assert im.size[0] >= 400 and im.size[1] >= 200, name
     report = (proj / "reports/report.md").read_text()
+    assert "**Verdict**" in report.split("## Data")[0]
     for name in expected:
         assert f"figures/{name}" in report
     results = json.loads((proj / "metrics/evaluate.json").read_text())

@@ -31,6 +31,8 @@ def project(tmp_path):
     params["generate"]["pools"] = {"cgan": {"generator": "cgan", "labels": "onehot"}}
     params["train_classifier"]["methods"] = {
         m: r for m, r in params["train_classifier"]["methods"].items() if m in ISSUE2_METHODS}
+    params["evaluate"]["comparisons"] = [
+        p for p in params["evaluate"]["comparisons"] if set(p) <= set(ISSUE2_METHODS)]
     return make_project(tmp_path / "proj", params)
 
 

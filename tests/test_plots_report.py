@@ -94,6 +94,20 @@ def test_tsne_png_tiny_inputs(tmp_path):
     plots.tsne_png(rng.normal(size=(8, 6)), real_labels, rng.normal(size=(12, 6)), pool_labels,
                    mask, tmp_path / "sub.png", seed=0, class_names=NAMES, max_points=10)
     assert opened(tmp_path / "sub.png").size[0] > 800
+    masks = {"random": mask, "covariance": ~mask, "informative": np.arange(12) % 2 == 0,
+             "selective": mask}  # four filters + all candidates: a 2 x 3 grid, one panel hidden
+    plots.tsne_png(rng.normal(size=(8, 6)), real_labels, rng.normal(size=(12, 6)), pool_labels,
+                   masks, tmp_path / "panels.png", seed=0, class_names=NAMES, max_points=15)
+    w, h = opened(tmp_path / "panels.png").size
+    assert w > 1500 and h > 900
+
+
+def test_columns_png_one_panel_per_filter(tmp_path):
+    cols = {f: {"cat": images(4), "dog": images(1), NAMES[2]: images(0)}
+            for f in ("random", "selective", "covariance")}
+    plots.columns_png(cols, tmp_path / "cols.png", n=4, title="kept by filter")
+    w, h = opened(tmp_path / "cols.png").size
+    assert w > 3 * 300 and h > 200
 
 
 # --------------------------------------------------------------------------- report
@@ -114,8 +128,11 @@ def fake_metrics() -> dict:
     rng = np.random.default_rng(1)
     classes = {n: {"train": 2 + i, "val": 1, "test": 4} for i, n in enumerate(NAMES)}
     filt = {"candidates": 36, "passes": 2}
-    for f in ("random", "entropy", "distance", "distance_single", "selective", "all", "entropy_stage"):
-        filt[f] = {"n": 9, "label_agreement": 0.5, "mean_entropy": 0.25, "mean_distance": 0.125}
+    for f in ("random", "entropy", "distance", "distance_single", "selective", "all", "entropy_stage",
+              "covariance", "selective_covariance", "informative"):
+        filt[f] = {"n": 9, "label_agreement": 0.5, "mean_entropy": 0.25, "mean_distance": 0.125,
+                   "cov_mismatch": 0.75, "cov_mismatch_pca": 0.5, "spread": 0.375,
+                   "precision": 1.0, "recall": None}
     return {
         "prepare": {"source": "digits", "num_classes": 3, "channels": 1, "image_size": 8,
                     "train": 9, "val": 3, "test": 12, "classes": classes},
@@ -143,6 +160,7 @@ def test_report_md_numbers_match_metrics():
                          baseline="baseline", seeds=[0, 1, 2],
                          pictures={"tsne_cgan": Path("reports/figures/tsne_cgan.png")})
     ev = m["evaluation"]
+    assert "**Verdict**" not in md  # no comparisons given: no verdict
     for method, row in ev.items():
         cells = table_row(md, f"`{method}`")
         assert cells[1] == str(row["n_synthetic"])
@@ -157,7 +175,9 @@ def test_report_md_numbers_match_metrics():
         col = 2 + METRICS.index(metric)
         assert sum(table_row(md, f"`{k}`")[col].startswith("**") for k in ev) == 1
     assert table_row(md, "`cgan`")[1:4] == ["10", "4.57", "5.00"]
-    assert table_row(md, "`selective`")[1:] == ["9", "0.500", "0.250", "0.125"]
+    assert table_row(md, "`selective`")[1:] == ["9", "0.500", "0.250", "0.125", "0.750", "0.500",
+                                                "0.375", "1.000", "n/a"]
+    assert table_row(md, "`covariance`")[1] == "9"
     assert table_row(md, "**total**")[1:] == ["9", "3", "12"]  # the data table
     assert "![t-SNE before/after selection, cgan](figures/tsne_cgan.png)" in md
     assert "- [tsne_cgan](figures/tsne_cgan.png)" in md
@@ -209,7 +229,7 @@ def test_report_stage_writes_pictures_and_markdown(tmp_path, monkeypatch):
     })
     out = report.run(params)
     assert set(out["pictures"]) == {"fid_cgan", "real_vs_generated_cgan", "kept_vs_rejected_cgan",
-                                    "tsne_cgan"}
+                                    "kept_by_filter_cgan", "tsne_cgan"}
     for path in out["pictures"].values():
         w, h = opened(Path(path)).size
         assert w > 400 and h > 200
@@ -221,5 +241,27 @@ def test_report_stage_writes_pictures_and_markdown(tmp_path, monkeypatch):
     assert f"{acc['accuracy_mean']:.3f} ± {acc['accuracy_std']:.3f}" in table_row(md, "`gan_selective`", -2)[2]
     with open("data/selected/cgan_audit.csv") as fh:
         kept = sum(r["kept"] == "True" for r in csv.DictReader(fh))
-    assert table_row(md, "**total**", -1)[-5] == str(kept)  # 'Selective' column of the audit table
+    head = next(ln for ln in md.splitlines() if ln.startswith("| Class | Candidates"))
+    col = [c.strip() for c in head.strip().strip("|").split("|")].index("Selective")
+    assert table_row(md, "**total**", -1)[col] == str(kept)  # 'Selective' column of the audit table
     assert table_row(md, "`gan_selective`")[1:3] == ["cgan", "selective"]
+
+
+def test_report_opens_with_the_verdict_and_lists_the_comparisons():
+    m = fake_metrics()
+    comparisons = {
+        "gan_selective_vs_baseline": {"a": "gan_selective", "b": "baseline", "accuracy_diff": 0.02,
+                                      "accuracy_diff_lo": 0.01, "accuracy_diff_hi": 0.03,
+                                      "accuracy_p": 0.004, "accuracy_p_holm": 0.008},
+        "gan_selective_vs_gan_unfiltered": {"a": "gan_selective", "b": "gan_unfiltered",
+                                            "accuracy_diff": -0.01, "accuracy_diff_lo": -0.03,
+                                            "accuracy_diff_hi": 0.01, "accuracy_p": 0.2,
+                                            "accuracy_p_holm": 0.2}}
+    md = build_report_md(m["prepare"], m["checkpoints"], m["filters"], {}, m["evaluation"],
+                         baseline="baseline", seeds=[0, 1, 2], comparisons=comparisons)
+    first = md.split("## Data")[0]
+    assert "**Verdict** (accuracy; paired t-tests over 3 seeds, Holm-adjusted across all 2" in first
+    assert "Beat `baseline`: `gan_selective` (+0.020, adjusted p = 0.008)" in first
+    assert "Beat `gan_unfiltered`: none of the 1 recipe(s)" in first
+    assert table_row(md, "`gan_selective` vs `baseline`")[1:] == [
+        "+0.020 [+0.010, +0.030]", "0.004", "0.008", "better"]

@@ -198,6 +198,7 @@ def _pool(budget: dict[int, int], seed: int = 0) -> tuple[dict[str, np.ndarray],
         "distance": rng.random(n),
         "distance_single": rng.random(n),
         "nearest": np.where(rng.random(n) < 0.7, classes, (classes + 1) % len(budget)),
+        "pred": np.where(rng.random(n) < 0.7, classes, (classes + 1) % len(budget)),
     }
     return scores, classes
 
@@ -207,7 +208,7 @@ def test_select_subsets_sizes_and_algorithm1() -> None:
     scores, classes = _pool(budget)
     subsets = select_subsets(scores, classes, budget, seed=1)
     for name in ("random", "entropy", "distance", "distance_single", "selective"):
-        idx = subsets[name]
+        idx = subsets[name]  # informative may keep fewer: tested below
         assert np.all(np.diff(idx) > 0), name
         assert all((classes[idx] == c).sum() == b for c, b in budget.items()), name
     assert len(subsets["all"]) == len(classes)
@@ -242,7 +243,7 @@ def test_audit_rows_columns() -> None:
     assert len(rows) == len(classes)
     assert set(rows[0]) == {
         "index", "class", "entropy", "distance", "distance_single", "nearest", "kept_entropy", "kept",
-        "in_random", "in_entropy", "in_distance", "in_distance_single",
+        "in_random", "in_entropy", "in_distance", "in_distance_single", "in_informative",
     }  # fmt: skip
     assert sum(r["kept"] for r in rows) == 2 and sum(r["kept_entropy"] for r in rows) == 4
     assert all(r["kept_entropy"] for r in rows if r["kept"])

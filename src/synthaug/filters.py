@@ -11,6 +11,19 @@ Conventions (paper, sec. 3.3 and 4.2):
 * The dropout layer sits between ``model.trunk`` and ``model.head``, so the trunk activations
   are identical across MC passes: the fast path runs the trunk once per batch and only the head
   K times (``mc_scores``); ``mc_scores_naive`` runs K full passes and serves as the reference.
+
+Beyond the paper (issue 10), every filter keeps the same per-class budget from the same pool:
+
+* ``covariance`` (Rezaei et al. 2025): per class, greedy forward selection of the candidate whose
+  addition brings the subset's sample covariance closest (Frobenius) to the real class
+  covariance, both in the PCA of that class's real features (``pca_dim`` axes), then best
+  single exchanges while they lower the mismatch; see :func:`greedy_covariance`.
+* ``selective_covariance``: Algorithm 1's entropy step (the lower-entropy half), then covariance
+  matching instead of nearest-to-centroid.
+* ``informative``: among the candidates whose MC-dropout prediction agrees with the class they
+  were generated for, the highest-entropy ones. When fewer than the budget agree, all agreeing
+  candidates are kept and no disagreeing one fills the gap: the subset is then smaller than the
+  budget (logged, and visible as ``n`` in the filter metrics).
 """
 
 from __future__ import annotations
@@ -24,10 +37,10 @@ import torch
 from torch import Tensor, nn
 
 from .core.errors import ConfigError, DataError
+from .diversity import class_pca
 
 log = logging.getLogger(__name__)
 
-SCORE_FILTERS = ("random", "entropy", "distance", "distance_single", "selective", "all")
 
 
 # --------------------------------------------------------------------------- scores
@@ -274,16 +287,157 @@ def _score(scores: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
     return arr
 
 
+def greedy_covariance(cand: np.ndarray, target: np.ndarray, k: int,
+                      max_swaps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance matching: return (chosen rows, mismatch after each greedy step and each swap).
+
+    ``cand`` (m, d) and ``target`` (d, d) live in one space (a class PCA); the mismatch is
+    ||cov(S) - target||_F with the sample covariance (ddof = 1) of the subset about its own mean.
+
+    1. Greedy (Rezaei et al. 2025): step 1 takes the row nearest the origin (the real class
+       mean); each later step adds the row x minimising ||cov(S + x) - target||_F (ties: lower
+       row). Scoring is vectorised over the rows with rank-one updates: cov(S + x) =
+       (k-1)/k cov(S) + w w^T / (k+1), w = x - mean(S), so ||cov(S + x) - T||^2 = ||E||^2 +
+       2 w^T E w / (k+1) + |w|^4 / (k+1)^2 with E = (k-1)/k cov(S) - T, and the quadratic forms
+       x^T cov(S) x of all rows are updated in O(m d) per step.
+    2. Swaps: a forward greedy is myopic (its first picks fix the subset's shape from a handful
+       of points), so the best single exchange of a chosen row for an unchosen one is applied
+       while it lowers the mismatch, at most ``max_swaps`` times (default k). All k x (m - k)
+       exchanges are scored at once (a rank-three update of cov(S)), O(k (m - k) d) per swap.
+       The reported mismatch never increases during this phase.
+    """
+    z = np.asarray(cand, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    m, d = z.shape
+    if t.shape != (d, d):
+        raise DataError(f"target covariance {t.shape} does not match candidates of dimension {d}")
+    k = min(int(k), m)
+    chosen = np.empty(k, dtype=np.int64)
+    trace = []
+    if k == 0:
+        return chosen, np.zeros(0)
+    zz = (z * z).sum(1)
+    zt = ((z @ t) * z).sum(1)  # x^T T x of every row, fixed
+    g = np.zeros(m)  # x^T cov(S) x of every row, updated
+    taken = np.zeros(m, dtype=bool)
+    first = int(np.argmin(zz))
+    chosen[0], taken[first] = first, True
+    trace.append(float(np.linalg.norm(t)))
+    mean, cov = z[first].copy(), np.zeros((d, d))
+    for step in range(1, k):
+        a = (step - 1) / step  # step = |S|
+        e = a * cov - t
+        em = e @ mean
+        wew = (a * g - zt) - 2.0 * (z @ em) + mean @ em
+        ww = zz - 2.0 * (z @ mean) + mean @ mean
+        f = float((e * e).sum()) + 2.0 * wew / (step + 1) + ww**2 / (step + 1) ** 2
+        f[taken] = np.inf
+        s = int(np.argmin(f))
+        w = z[s] - mean
+        cov = a * cov + np.outer(w, w) / (step + 1)
+        g = a * g + (z @ w) ** 2 / (step + 1)
+        mean += w / (step + 1)
+        chosen[step], taken[s] = s, True
+        trace.append(float(np.sqrt(max(f[s], 0.0))))
+    if k >= 2 and k < m:
+        chosen, swaps = _swap_refine(z, t, chosen, k if max_swaps is None else int(max_swaps))
+        trace += swaps
+    return chosen, np.asarray(trace)
+
+
+def _swap_refine(z: np.ndarray, t: np.ndarray, chosen: np.ndarray,
+                 max_swaps: int) -> tuple[np.ndarray, list[float]]:
+    """Best-improvement exchanges for :func:`greedy_covariance`; returns (rows, mismatch per swap)."""
+    b = len(chosen)
+    alpha, beta, gamma = 1.0 / b, -(b + 1.0) / (b * (b - 1.0)), 1.0 / (b * (b - 1.0))
+    inside = np.zeros(len(z), dtype=bool)
+    inside[chosen] = True
+    chosen = chosen.copy()
+    trace: list[float] = []
+    for _ in range(max_swaps):
+        rest = np.flatnonzero(~inside)
+        mean = z[chosen].mean(0)
+        ws, wr = z[chosen] - mean, z[rest] - mean  # v (out), u (in)
+        dm = ws.T @ ws / (b - 1) - t
+        now = float((dm * dm).sum())
+        ds = ws @ dm
+        vdv, udu = (ds * ws).sum(1), ((wr @ dm) * wr).sum(1)
+        udv, uv = ds @ wr.T, ws @ wr.T  # (b, r)
+        nv, nu = (ws * ws).sum(1)[:, None], (wr * wr).sum(1)[None, :]
+        # cov(S - v + u) - T = D + alpha' u u^T + beta' v v^T + gamma' (u v^T + v u^T), primes / (b-1)
+        inner = ((1 - 1 / b) * udu[None, :] - (1 + 1 / b) * vdv[:, None] + 2 * udv / b) / (b - 1)
+        delta = (alpha**2 * nu**2 + beta**2 * nv**2 + 2 * gamma**2 * (nu * nv + uv**2)
+                 + 2 * alpha * beta * uv**2 + 4 * alpha * gamma * nu * uv + 4 * beta * gamma * nv * uv)
+        f = now + 2 * inner + delta
+        i, j = np.unravel_index(int(np.argmin(f)), f.shape)
+        if not f[i, j] < now - 1e-12 * max(now, float((t * t).sum()), 1e-300):
+            break
+        inside[chosen[i]], inside[rest[j]] = False, True
+        chosen[i] = rest[j]
+        trace.append(float(np.sqrt(max(f[i, j], 0.0))))
+    return chosen, trace
+
+
+def covariance_select(
+    features: np.ndarray,
+    classes: np.ndarray,
+    pca: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    n_keep: Mapping[int, int],
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return a bool mask of the n_keep[c] candidates per class chosen by :func:`greedy_covariance`.
+
+    ``pca[c]`` = (mean, basis, target covariance) of class c's real features in its PCA (see
+    :func:`real_class_pca`); candidates are projected into that space.
+    """
+    features, classes = np.asarray(features, dtype=np.float64), np.asarray(classes)
+    eligible = np.ones(len(classes), bool) if candidates is None else np.asarray(candidates, bool)
+    keep = np.zeros(len(classes), bool)
+    for c, k in n_keep.items():
+        idx = np.flatnonzero(eligible & (classes == c))
+        if len(idx) < k:
+            log.warning(
+                "class %s: only %d eligible candidates for %d wanted; keeping all", c, len(idx), k
+            )
+        if not len(idx) or not k:
+            continue
+        mean, basis, target = pca[c]
+        order, mismatch = greedy_covariance((features[idx] - mean) @ basis, target, k)
+        keep[idx[order]] = True
+        log.debug("class %s: covariance mismatch %.4g after %d picks", c, mismatch[-1], len(order))
+    return keep
+
+
+def real_class_pca(
+    real_features: np.ndarray, real_labels: np.ndarray, classes: object, dim: int
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per class: (mean, basis, covariance of the real features in that basis) of a ``dim``-axis PCA."""
+    real_features, real_labels = np.asarray(real_features, np.float64), np.asarray(real_labels)
+    out = {}
+    for c in classes:
+        r = real_features[real_labels == c]
+        mean, basis = class_pca(r, dim, what=f"class {c}")
+        proj = (r - mean) @ basis
+        out[int(c)] = (mean, basis, proj.T @ proj / (len(r) - 1))
+    return out
+
+
 def select_subsets(
     scores: Mapping[str, np.ndarray],
     classes: np.ndarray,
     budget: Mapping[int, int],
     seed: int,
     drop_foreign: bool = False,
+    features: np.ndarray | None = None,
+    real_features: np.ndarray | None = None,
+    real_labels: np.ndarray | None = None,
+    pca_dim: int = 4,
 ) -> dict[str, np.ndarray]:
     """Return sorted candidate indices per filter, plus ``entropy_stage`` (Algorithm 1's first step).
 
-    Filters: random, entropy, distance, distance_single, selective and all, budget[c] per class.
+    Filters: random, entropy, distance, distance_single, selective, informative and all, budget[c]
+    per class; with ``features`` (candidates' penultimate features) and the real training
+    features and labels also covariance and selective_covariance (see the module docstring).
 
     ``selective`` is Algorithm 1: per class keep the 2*budget[c] lowest-entropy candidates (the
     half below the class median of a 4*budget pool), then the budget[c] of those closest to the
@@ -310,6 +464,7 @@ def select_subsets(
         random[rng.choice(idx, size=min(k, len(idx)), replace=False)] = True
     entropy = _score(scores, "entropy", n)
     distance = _score(scores, "distance", n)
+    agree = eligible & (_score(scores, "pred", n) == classes)
     stage = keep_lowest(entropy, classes, {c: 2 * k for c, k in budget.items()}, eligible)
     masks = {
         "random": random,
@@ -319,9 +474,18 @@ def select_subsets(
             _score(scores, "distance_single", n), classes, budget, eligible
         ),
         "selective": keep_lowest(distance, classes, budget, stage),
-        "all": eligible,
-        "entropy_stage": stage,
+        "informative": keep_lowest(-entropy, classes, budget, agree),
     }
+    if features is not None:
+        if real_features is None or real_labels is None:
+            raise DataError("covariance filters need the real training features and labels")
+        features = np.asarray(features, dtype=np.float64)
+        if features.shape[0] != n:
+            raise DataError(f"{features.shape[0]} feature rows for {n} candidates")
+        pca = real_class_pca(real_features, real_labels, sorted(budget), pca_dim)
+        masks["covariance"] = covariance_select(features, classes, pca, budget, eligible)
+        masks["selective_covariance"] = covariance_select(features, classes, pca, budget, stage)
+    masks |= {"all": eligible, "entropy_stage": stage}
     return {name: np.flatnonzero(mask) for name, mask in masks.items()}
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -94,21 +95,92 @@ def classification_metrics(
 
 def _paired(diffs: np.ndarray) -> tuple[float, float, float]:
     """Return (mean, lo, hi) of a 95% t-interval of paired differences (NaN bounds when n < 2)."""
+    mean, lo, hi, _ = paired_test(diffs)
+    return mean, lo, hi
+
+
+def paired_test(diffs: np.ndarray) -> tuple[float, float, float, float]:
+    """Return (mean, lo, hi, p): 95% t-interval and two-sided paired t-test p of the differences.
+
+    n < 2 gives NaN bounds and p. Identical differences (sd 0) give p = 1 when they are all 0,
+    else p = 0 (the t statistic is infinite), and a zero-width interval.
+    """
+    diffs = np.asarray(diffs, dtype=np.float64)
     n = diffs.size
     mean = float(diffs.mean())
-    if n < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half
+    if n < 2 or not np.isfinite(diffs).all():
+        return mean, float("nan"), float("nan"), float("nan")
+    sd = float(diffs.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n))
+    if sd == 0.0:
+        p = 1.0 if mean == 0.0 else 0.0
+    else:
+        p = float(2.0 * stats.t.sf(abs(mean) / (sd / np.sqrt(n)), n - 1))
+    return mean, mean - half, mean + half, p
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down, monotone, capped at 1); NaN entries stay NaN, uncounted."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def comparison_pairs(methods: Sequence[str], baseline: str,
+                     extra: Sequence[Sequence[str]] = ()) -> list[tuple[str, str]]:
+    """Every method against ``baseline`` (in ``methods`` order), then the ``extra`` [A, B] pairs."""
+    pairs = [(m, baseline) for m in methods if m != baseline and baseline in methods]
+    return pairs + [(a, b) for a, b in extra if (a, b) not in pairs]
+
+
+def compare(per_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
+            pairs: Sequence[tuple[str, str]], metrics: Sequence[str] = METRICS,
+            ) -> dict[str, dict[str, Any]]:
+    """Paired tests of A - B over the seeds both share, Holm-adjusted per metric across ``pairs``.
+
+    Returns ``{"A_vs_B": {"a", "b", "n_paired", "{m}_diff", "{m}_diff_lo", "{m}_diff_hi",
+    "{m}_p", "{m}_p_holm"}}`` in the order of ``pairs``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for a, b in pairs:
+        for name in (a, b):
+            if name not in per_seed:
+                raise ConfigError(f"comparison {a} vs {b}: no results of method '{name}' "
+                                  f"(methods: {sorted(per_seed)})")
+        common = sorted(set(per_seed[a]) & set(per_seed[b]))
+        row: dict[str, Any] = {"a": a, "b": b, "n_paired": len(common)}
+        for m in metrics:
+            diffs = np.array([per_seed[a][s].get(m, np.nan) - per_seed[b][s].get(m, np.nan)
+                              for s in common])
+            if not common:
+                mean = lo = hi = p = float("nan")
+            else:
+                mean, lo, hi, p = paired_test(diffs)
+            row |= {f"{m}_diff": mean, f"{m}_diff_lo": lo, f"{m}_diff_hi": hi, f"{m}_p": p}
+        out[f"{a}_vs_{b}"] = row
+    for m in metrics:
+        adjusted = holm([row[f"{m}_p"] for row in out.values()])
+        for row, q in zip(out.values(), adjusted, strict=True):
+            row[f"{m}_p_holm"] = q
+    return out
 
 
 def summarize(
-    per_seed: Mapping[str, Mapping[int, Mapping[str, float]]], baseline: str = "baseline"
+    per_seed: Mapping[str, Mapping[int, Mapping[str, float]]], baseline: str = "baseline",
+    comparisons: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Return per method and metric mean, std (ddof=1) and paired 95% t-interval diff to ``baseline``.
 
     Keys: ``{m}_mean``, ``{m}_std`` (0.0 with one seed), ``n_seeds``; when the baseline shares
     seeds also ``{m}_diff``, ``{m}_diff_lo``, ``{m}_diff_hi`` over the common seeds and ``n_paired``.
+    With ``comparisons`` (from :func:`compare`) also ``{m}_p`` and ``{m}_p_holm`` of the
+    comparison with the baseline (the baseline's own row: p = 1).
     """
     base = per_seed.get(baseline)
     out: dict[str, dict[str, float]] = {}
@@ -132,6 +204,12 @@ def summarize(
                 row[f"{m}_diff"], row[f"{m}_diff_lo"], row[f"{m}_diff_hi"] = _paired(diffs)
         if common:
             row["n_paired"] = float(len(common))
+            test = (comparisons or {}).get(f"{method}_vs_{baseline}")
+            for m in metrics:
+                if method == baseline and comparisons is not None:
+                    row[f"{m}_p"], row[f"{m}_p_holm"] = 1.0, 1.0
+                elif test is not None and f"{m}_p" in test:
+                    row[f"{m}_p"], row[f"{m}_p_holm"] = test[f"{m}_p"], test[f"{m}_p_holm"]
         out[method] = row
     if base is None:
         log.warning(

@@ -124,25 +124,35 @@ def _label(name: str, width: int = 18) -> str:
 def paired_rows_png(left: Mapping[str, np.ndarray], right: Mapping[str, np.ndarray],
                     path: str | os.PathLike, n: int, headers: tuple[str, str], title: str) -> None:
     """One row per class (the keys of ``left``): up to ``n`` images on the left and the right."""
-    names = list(left)
-    sample = next((np.asarray(a) for a in [*left.values(), *right.values()] if len(a)), None)
+    columns_png({headers[0]: left, headers[1]: right}, path, n, title)
+
+
+def columns_png(columns: Mapping[str, Mapping[str, np.ndarray]], path: str | os.PathLike, n: int,
+                title: str) -> None:
+    """One row per class (the keys of the first column), one panel per column header: up to ``n``
+    images of that class in each panel."""
+    groups = list(columns.values())
+    if not groups:
+        raise ValueError("no columns to show")
+    names = list(groups[0])
+    sample = next((np.asarray(a) for g in groups for a in g.values() if len(a)), None)
     if sample is None:
         raise ValueError("no images to show")
     side = sample.shape[-1]
     up = max(1, 64 // side)
-    rows = len(names)
+    rows, cols = len(names), len(groups)
     # geometry in inches: panels sized to the image strips, so no blank bands between rows
     panel_w = max(3.0, 0.75 * n)
     row_h = panel_w * (side * up + 2 * up) / (n * (side * up + up) + up)
     gap, top, bottom = 0.1, 0.85, 0.05
     fig_h = top + rows * row_h + (rows - 1) * gap + bottom
-    fig_w = 2 * panel_w + 0.25
-    fig, axes = plt.subplots(rows, 2, figsize=(fig_w, fig_h), squeeze=False)
+    fig_w = cols * panel_w + 0.25 * (cols - 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False)
     fig.subplots_adjust(left=0, right=1, top=1 - top / fig_h, bottom=bottom / fig_h,
                         hspace=gap / row_h, wspace=0.25 / panel_w)
     empty = np.zeros((0, *sample.shape[1:]), dtype=np.float32)
     for r, name in enumerate(names):
-        for col, group in enumerate((left, right)):
+        for col, (header, group) in enumerate(columns.items()):
             imgs = np.asarray(group.get(name, empty))[:n]
             grid = np.asarray(image_grid(imgs if len(imgs) else empty, ncol=n, pad=up, upscale=up))
             ax = axes[r, col]
@@ -153,7 +163,7 @@ def paired_rows_png(left: Mapping[str, np.ndarray], right: Mapping[str, np.ndarr
             for s in ax.spines.values():
                 s.set_visible(False)
             if r == 0:
-                ax.set_title(headers[col], fontsize=12, fontweight="bold")
+                ax.set_title(_label(header, 8 * n), fontsize=12, fontweight="bold")
         axes[r, 0].set_ylabel(_label(name), rotation=0, ha="right", va="center", fontsize=11)
     fig.suptitle(title, fontsize=13, y=1 - 0.08 / fig_h, va="top")
     save_figure(fig, path)
@@ -193,32 +203,44 @@ def tsne_embed(features: np.ndarray, seed: int) -> np.ndarray:
 
 
 def tsne_png(real_feats: np.ndarray, real_labels: np.ndarray, pool_feats: np.ndarray,
-             pool_labels: np.ndarray, selected_mask: np.ndarray, path: str | os.PathLike,
-             seed: int, class_names: Sequence[str], title: str = "t-SNE of extractor features",
-             max_points: int = 5000) -> None:
+             pool_labels: np.ndarray, selected_mask: np.ndarray | Mapping[str, np.ndarray],
+             path: str | os.PathLike, seed: int, class_names: Sequence[str],
+             title: str = "t-SNE of extractor features", max_points: int = 5000) -> None:
     """Before/after selection on one shared t-SNE: colour = class, o = real, x = synthetic.
 
-    Above ``max_points`` points in all, real and synthetic points are subsampled alike (seeded).
+    The first panel shows all candidates; then one panel per mask of ``selected_mask`` (a
+    mapping filter name -> bool mask over the pool, or one mask: "after selection"), three
+    panels a row. Above ``max_points`` points in all, real and synthetic points are
+    subsampled alike (seeded).
     """
+    masks = ({"after selection": selected_mask} if not isinstance(selected_mask, Mapping)
+             else dict(selected_mask))
+    masks = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
     real_feats, pool_feats = np.asarray(real_feats), np.asarray(pool_feats)
     real_labels, pool_labels = np.asarray(real_labels), np.asarray(pool_labels)
-    selected_mask = np.asarray(selected_mask, dtype=bool)
     total = len(real_labels) + len(pool_labels)
     if total > max_points:
         rng = np.random.default_rng(seed)
         keep_r = np.sort(rng.permutation(len(real_labels))[:len(real_labels) * max_points // total])
         keep_p = np.sort(rng.permutation(len(pool_labels))[:len(pool_labels) * max_points // total])
         real_feats, real_labels = real_feats[keep_r], real_labels[keep_r]
-        pool_feats, pool_labels, selected_mask = pool_feats[keep_p], pool_labels[keep_p], selected_mask[keep_p]
+        pool_feats, pool_labels = pool_feats[keep_p], pool_labels[keep_p]
+        masks = {k: v[keep_p] for k, v in masks.items()}
         title += f" (random {max_points / total:.0%} of the points)"
         log.info("t-SNE: %d of %d points (max_points)", len(keep_r) + len(keep_p), total)
     emb = tsne_embed(np.concatenate([real_feats, pool_feats]), seed)
     real_xy, pool_xy = emb[:len(real_labels)], emb[len(real_labels):]
     colours = class_colours(len(class_names))
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6.4), sharex=True, sharey=True)
-    panels = ((f"before selection: real + all candidates ({len(pool_labels)})", np.ones_like(selected_mask)),
-              (f"after selection: real + selected ({int(selected_mask.sum())})", selected_mask))
-    for ax, (name, mask) in zip(axes, panels, strict=True):
+    panels = [(f"before selection: real + all candidates ({len(pool_labels)})",
+               np.ones(len(pool_labels), bool))]
+    panels += [(f"{name}: real + kept ({int(mask.sum())})" if len(masks) > 1 else
+                f"after selection: real + selected ({int(mask.sum())})", mask)
+               for name, mask in masks.items()]
+    ncol = min(3, len(panels))
+    nrow = math.ceil(len(panels) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7 * ncol, 6.4 * nrow), sharex=True, sharey=True,
+                             squeeze=False)
+    for i, (ax, (name, mask)) in enumerate(zip(axes.flat, panels, strict=False)):
         for c, colour in enumerate(colours):
             r = real_labels == c
             ax.scatter(real_xy[r, 0], real_xy[r, 1], s=22, marker="o", color=colour,
@@ -226,8 +248,10 @@ def tsne_png(real_feats: np.ndarray, real_labels: np.ndarray, pool_feats: np.nda
             s = (pool_labels == c) & mask
             ax.scatter(pool_xy[s, 0], pool_xy[s, 1], s=26, marker="x", color=colour,
                        linewidths=1.1, alpha=0.75, zorder=2)
-        ax.set(title=name, xlabel="t-SNE 1", ylabel="t-SNE 2" if ax is axes[0] else None)
+        ax.set(title=name, xlabel="t-SNE 1", ylabel="t-SNE 2" if i % ncol == 0 else None)
         ax.grid(True, alpha=0.2)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     handles = [Line2D([], [], ls="", marker="s", ms=9, color=col, label=_label(nm, 22))
                for nm, col in zip(class_names, colours, strict=True)]
     handles += [Line2D([], [], ls="", marker="o", mfc="lightgrey", mec="black", ms=7,

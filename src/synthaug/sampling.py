@@ -7,8 +7,6 @@ is reproducible and the images of one class do not depend on the counts of anoth
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +44,6 @@ def sample_images(model: nn.Module, y: Tensor, seed: int, batch_size: int = 512,
     return torch.cat(out) if out else torch.empty(0)
 
 
-def budget_per_class(train_counts: Sequence[int], ratio: float) -> np.ndarray:
-    """b_i = round(r * N_i), halves rounded up, at least 1: the selected images per class.
-
-    The pool holds 4 * b_i candidates, so both halving steps are exact.
-    """
-    return np.array([max(1, math.floor(ratio * n + 0.5)) for n in train_counts], dtype=np.int64)
-
-
 def fid_labels(train_labels: np.ndarray, num_classes: int, n: int, seed: int) -> Tensor:
     """``n`` one-hot labels drawn from the training label distribution (fixed per seed)."""
     freq = np.bincount(train_labels, minlength=num_classes) / len(train_labels)
@@ -71,6 +61,8 @@ def generate_pool(
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
     """4 * budget[c] candidates for every class c from a per-class seeded generator.
+
+    ``budget`` comes from :func:`synthaug.budgets.budget_per_class` (proportional or balanced).
 
     ``labels='onehot'`` conditions on class c; ``labels='gemix'`` conditions on a
     GeMix soft label whose major class is c (the soft label is the training target).

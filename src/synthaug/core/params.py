@@ -26,7 +26,9 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 GENERATOR_KINDS = ("cgan", "cvae", "ae")
-FILTERS = ("all", "random", "entropy", "distance", "distance_single", "selective")
+FILTERS = ("all", "random", "entropy", "distance", "distance_single", "selective", "covariance",
+           "selective_covariance", "informative")
+RESERVED_POOLS = ("none", "oversample")  # none: no synthetic set; oversample: copies of real images
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
@@ -266,6 +268,8 @@ class Generate:
     """Pool generation: 4*round(ratio*N_i) candidates per class from the chosen checkpoint."""
 
     ratio: float = 0.5  # r: selected synthetic images per real training image
+    budget: Literal["proportional", "balanced"] = "proportional"  # proportional: round(r*N_i);
+    # balanced: N_max + round(r*N_max) - N_i, so real + synthetic is equal across classes
     pools: dict[str, Pool] = field(default_factory=lambda: {"cgan": Pool()})
     gemix: GeMix = field(default_factory=GeMix)
 
@@ -273,8 +277,8 @@ class Generate:
         _check(self.ratio > 0, f"{key}.ratio", self.ratio, "> 0")
         _check(len(self.pools) >= 1, f"{key}.pools", self.pools, "at least one pool")
         for name, pool in self.pools.items():
-            _check(name != "none" and name.isidentifier(), f"{key}.pools", name,
-                   "pool names are identifiers other than 'none'")
+            _check(name not in RESERVED_POOLS and name.isidentifier(), f"{key}.pools", name,
+                   f"pool names are identifiers other than {list(RESERVED_POOLS)}")
             _check(pool.generator in GENERATOR_KINDS, f"{key}.pools.{name}.generator",
                    pool.generator, f"one of {list(GENERATOR_KINDS)}")
             if pool.labels == "gemix":
@@ -289,9 +293,14 @@ class FilterSynthetic:
     passes: int = 5  # K Monte-Carlo dropout passes
     drop_foreign: bool = False  # drop candidates whose nearest centroid is another class
     batch_size: int = 256
+    pca_dim: int = 4  # covariance filters: PCA axes per class, at most (smallest class's real
+    # training images - 1): 4 suits classes of 5+ images; 16-32 for classes of hundreds
+    knn: int = 3  # k of the k-NN precision/recall manifolds (min(k, n - 1) for a set of n)
 
     def validate(self, key: str) -> None:
         _check(self.passes >= 1, f"{key}.passes", self.passes, ">= 1")
+        _check(self.pca_dim >= 1, f"{key}.pca_dim", self.pca_dim, ">= 1")
+        _check(self.knn >= 1, f"{key}.knn", self.knn, ">= 1")
         _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, ">= 1")
 
 
@@ -321,8 +330,9 @@ class Traditional:
 class Recipe:
     """A method: which synthetic pool and filter, which transform and in-batch mixing."""
 
-    pool: str = "none"  # a name in generate.pools, or none
-    filter: Literal["all", "random", "entropy", "distance", "distance_single", "selective"] = "all"
+    pool: str = "none"  # a name in generate.pools, none, or oversample (copies of real images)
+    filter: Literal["all", "random", "entropy", "distance", "distance_single", "selective",
+                    "covariance", "selective_covariance", "informative"] = "all"
     transform: Literal["none", "traditional"] = "none"
     mixing: Literal["none", "mixup", "zeta_mixup"] = "none"
 
@@ -356,11 +366,28 @@ class Evaluate:
 
     baseline: str = "baseline"  # method the paired differences are taken against
     positive_class: int | None = None  # binary tasks: the positive class (default 1)
+    comparisons: list[list[str]] = field(default_factory=list)  # [A, B] pairs tested besides
+    # every method against `baseline`; Holm-adjusted across all comparisons of a metric
+    alpha: float = 0.05  # family-wise error rate of the Holm-adjusted verdict
+    verdict_metric: Literal["accuracy", "auc", "sensitivity", "specificity",
+                            "f1_macro"] = "accuracy"  # the metric the report's verdict reads
 
     def validate(self, key: str) -> None:
         # whether the class exists is checked against the data in prepare_data and evaluate
         _check(self.positive_class is None or self.positive_class >= 0, f"{key}.positive_class",
                self.positive_class, "null or a class index >= 0")
+        _check(0 < self.alpha < 1, f"{key}.alpha", self.alpha, "in (0, 1)")
+        seen: set[frozenset[str]] = set()
+        for i, pair in enumerate(self.comparisons):
+            _check(len(pair) == 2, f"{key}.comparisons[{i}]", pair, "a pair [A, B] of method names")
+            _check(pair[0] != pair[1], f"{key}.comparisons[{i}]", pair,
+                   "two different methods (a method compared with itself differs by 0)")
+            _check(self.baseline not in pair, f"{key}.comparisons[{i}]", pair,
+                   f"a pair without '{self.baseline}': every method is compared with "
+                   f"evaluate.baseline already")
+            _check(frozenset(pair) not in seen, f"{key}.comparisons[{i}]", pair,
+                   "each pair once (in either order)")
+            seen.add(frozenset(pair))
 
 
 @dataclass(frozen=True)
@@ -381,12 +408,12 @@ class Params:
         """Rules that span sections."""
         tc, gen, tg = self.train_classifier, self.generate, self.train_gan
         for m, recipe in tc.methods.items():
-            _check(recipe.pool == "none" or recipe.pool in gen.pools,
+            _check(recipe.pool in RESERVED_POOLS or recipe.pool in gen.pools,
                    f"train_classifier.methods.{m}.pool", recipe.pool,
-                   f"'none' or a pool in generate.pools {sorted(gen.pools)}")
-            if recipe.pool == "none":
+                   f"'none', 'oversample' or a pool in generate.pools {sorted(gen.pools)}")
+            if recipe.pool in RESERVED_POOLS:
                 _check(recipe.filter == "all", f"train_classifier.methods.{m}.filter", recipe.filter,
-                       "'all' when the method uses no pool")
+                       f"'all' when the method's pool is '{recipe.pool}' (nothing to filter)")
         used_pools = {r.pool for r in tc.methods.values()}
         for name, pool in gen.pools.items():
             _check(pool.generator in tg.kinds, f"generate.pools.{name}.generator", pool.generator,
@@ -401,6 +428,16 @@ class Params:
                    "(an unused generator would be trained for nothing: remove it)")
         _check(self.evaluate.baseline in tc.methods, "evaluate.baseline", self.evaluate.baseline,
                f"a method in train_classifier.methods {sorted(tc.methods)}")
+        for i, pair in enumerate(self.evaluate.comparisons):  # names must be methods
+            for name in pair:
+                _check(name in tc.methods, f"evaluate.comparisons[{i}]", name,
+                       f"a method in train_classifier.methods {sorted(tc.methods)} (drop the pair "
+                       "when you drop a method)")
+        feat_dim = self.train_extractor.net.widths[-1]  # the extractor's penultimate features
+        _check(self.filter_synthetic.pca_dim <= feat_dim, "filter_synthetic.pca_dim",
+               self.filter_synthetic.pca_dim,
+               f"at most the extractor's feature dimension (train_extractor.net.widths[-1] = "
+               f"{feat_dim})")
         for sec, net in (("train_extractor.net", self.train_extractor.net), ("train_classifier.net", tc.net)):
             n_down = len(net.widths) - 1
             _check(self.base.image_size // 2**n_down >= 2, f"{sec}.widths", net.widths,
@@ -531,6 +568,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def as_dict(obj: Any) -> dict[str, Any]:
     """A params dataclass as a plain dict (saved next to outputs and in checkpoints)."""
     return dataclasses.asdict(obj)
+
+
+def check_pca_dim(pca_dim: int, class_counts: Any, class_names: Any) -> None:
+    """A class PCA of n real images has at most n - 1 axes (checked against the data)."""
+    counts = [int(n) for n in class_counts]
+    c = int(np.argmin(counts))
+    if pca_dim > counts[c] - 1:
+        raise ConfigError(f"params key 'filter_synthetic.pca_dim' = {pca_dim} is not allowed: at most "
+                          f"{counts[c] - 1} for this data set (class '{class_names[c]}' has "
+                          f"{counts[c]} real training images, and a PCA of n images has at most "
+                          "n - 1 axes)")
 
 
 def check_positive_class(positive_class: int | None, num_classes: int) -> None:

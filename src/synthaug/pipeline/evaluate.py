@@ -1,6 +1,9 @@
-"""Stage ``evaluate``: test metrics of every method x seed; mean, std and paired difference to the baseline.
+"""Stage ``evaluate``: test metrics of every method x seed; mean, std, paired differences and tests.
 
-The only stage that reads the test split.
+Every method is compared with ``evaluate.baseline``, and the pairs of ``evaluate.comparisons``
+with each other: paired mean difference over the seeds, 95% t-interval, paired t-test p-value
+and Holm-adjusted p-values across all comparisons of a metric. The only stage that reads the
+test split.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from ..core.errors import DataError
 from ..core.io import write_csv, write_json, write_text
 from ..core.params import Params, check_positive_class
 from ..data.dataset import load_split
-from ..metrics import classification_metrics, roc_points, summarize
+from ..metrics import classification_metrics, compare, comparison_pairs, roc_points, summarize
 from ..models.classifier import classifier_from_checkpoint
-from ..tables import results_table
+from ..tables import comparisons_table, results_table, verdict
 from ..training.classifier import predict_proba
 
 
@@ -52,15 +55,20 @@ def run(params: Params) -> dict[str, Any]:
         fpr, tpr = roc_points(truth, probs, cfg.positive_class)
         write_csv(paths.evaluate_plot("roc", method),
                   [{"fpr": f, "tpr": t} for f, t in zip(fpr, tpr, strict=True)], ["fpr", "tpr"])
-    summary = summarize(per_seed, baseline=cfg.baseline)
+    comparisons = compare(per_seed, comparison_pairs(list(tc.methods), cfg.baseline,
+                                                     cfg.comparisons))
+    summary = summarize(per_seed, baseline=cfg.baseline, comparisons=comparisons)
     for method in summary:
         summary[method]["n_synthetic"] = n_synthetic[method]
     write_json(paths.metrics("evaluate"), summary)
     write_json(paths.metrics("evaluate", "headline"), headline(summary))
     write_json(paths.METRICS / "evaluate_per_seed.json",
                {m: {f"seed_{s}": v for s, v in d.items()} for m, d in per_seed.items()})
-    write_text(paths.REPORTS / "results.md",
-               results_table(summary, baseline=cfg.baseline, n_test=len(test), seeds=list(tc.seeds)))
+    write_json(paths.comparisons(), comparisons)
+    write_text(paths.REPORTS / "results.md", "\n".join([
+        verdict(comparisons, cfg.baseline, cfg.verdict_metric, cfg.alpha, len(tc.seeds)),
+        results_table(summary, baseline=cfg.baseline, n_test=len(test), seeds=list(tc.seeds)),
+        comparisons_table(comparisons, cfg.verdict_metric, cfg.alpha)]))
     return summary
 
 

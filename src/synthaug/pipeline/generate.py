@@ -1,4 +1,4 @@
-"""Stage ``generate@POOL``: 4 * round(r * N_i) candidates per class from the chosen checkpoint."""
+"""Stage ``generate@POOL``: 4 * b_i candidates per class (``generate.budget``) from the chosen checkpoint."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from ..budgets import budget_per_class
 from ..core import paths
 from ..core.errors import ConfigError
 from ..core.io import save_arrays
 from ..core.params import Params
 from ..core.runtime import resolve_device, seed_everything
 from ..data.dataset import load_split
-from ..sampling import budget_per_class, generate_pool, load_generator
+from ..sampling import generate_pool, load_generator
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def run(params: Params, pool_name: str) -> dict[str, Any]:
     device = resolve_device(base.device)
     train = load_split(paths.prepared("train"))
     model, ckpt = load_generator(paths.chosen_generator(spec.generator), device)
-    budget = budget_per_class(train.class_counts(), cfg.ratio)
+    budget = budget_per_class(train.class_counts(), cfg.ratio, cfg.budget)
     pool = generate_pool(model, budget, train.num_classes, base.seed, labels=spec.labels,
                          gemix=asdict(cfg.gemix), device=device)
     save_arrays(paths.pool(pool_name), **pool)

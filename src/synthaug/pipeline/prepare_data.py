@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from ..budgets import budget_per_class
 from ..core import paths
 from ..core.io import save_arrays, write_json
-from ..core.params import Params, check_positive_class
+from ..core.params import Params, check_pca_dim, check_positive_class
 from ..data.dataset import save_split
 from ..data.sources import load_source
 from ..data.splits import class_count_table, make_splits
@@ -22,6 +23,10 @@ def run(params: Params) -> dict[str, Any]:
     splits = make_splits(raw, val_per_class=cfg.val_per_class, test_size=test_size,
                          train_fraction=cfg.train_fraction, train_cap=cfg.train_cap, seed=base.seed)
     check_positive_class(params.evaluate.positive_class, splits.train.num_classes)
+    # checks of later stages' params that need the class counts: here, before any training
+    counts = splits.train.class_counts()
+    budget_per_class(counts, params.generate.ratio, params.generate.budget)
+    check_pca_dim(params.filter_synthetic.pca_dim, counts, splits.train.class_names)
     for name in ("train", "val", "test"):
         save_split(paths.prepared(name), getattr(splits, name))
     train = splits.train
