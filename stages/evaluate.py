@@ -1,9 +1,6 @@
 """DVC stage `evaluate`: `python stages/evaluate.py`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.evaluate import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:])
+    main("evaluate")  # runs synthaug.pipeline.evaluate.run

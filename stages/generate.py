@@ -1,9 +1,6 @@
 """DVC stage `generate@POOL`: `python stages/generate.py POOL`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.generate import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:], nargs=1)
+    main("generate", nargs=1)  # runs synthaug.pipeline.generate.run

@@ -1,9 +1,6 @@
 """DVC stage `oversample`: `python stages/oversample.py`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.oversample import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:])
+    main("oversample")  # runs synthaug.pipeline.oversample.run

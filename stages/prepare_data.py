@@ -1,9 +1,6 @@
 """DVC stage `prepare_data`: `python stages/prepare_data.py`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.prepare_data import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:])
+    main("prepare_data")  # runs synthaug.pipeline.prepare_data.run

@@ -1,9 +1,6 @@
 """DVC stage `report`: `python stages/report.py`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.report import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:])
+    main("report")  # runs synthaug.pipeline.report.run

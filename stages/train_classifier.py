@@ -1,9 +1,6 @@
 """DVC stage `train_classifier@METHOD`: `python stages/train_classifier.py METHOD` (every seed)."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.train_classifier import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:], nargs=1)
+    main("train_classifier", nargs=1)  # runs synthaug.pipeline.train_classifier.run

@@ -1,9 +1,6 @@
 """DVC stage `train_extractor`: `python stages/train_extractor.py`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.train_extractor import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:])
+    main("train_extractor")  # runs synthaug.pipeline.train_extractor.run

@@ -1,9 +1,6 @@
 """DVC stage `train_gan@KIND`: `python stages/train_gan.py KIND`."""
 
-import sys
-
-from synthaug.core.runtime import run_stage
-from synthaug.pipeline.train_gan import run
+from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    run_stage(run, sys.argv[1:], nargs=1)
+    main("train_gan", nargs=1)  # runs synthaug.pipeline.train_gan.run

@@ -22,7 +22,7 @@ def project_env() -> dict[str, str]:
     # One thread: the tiny tensors of the test configs gain nothing from more, and
     # several threads per process oversubscribe a small shared machine badly.
     env.update(CI="1", SYNTHAUG_NO_PROGRESS="1", DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", SYNTHAUG_SERVER_IDLE="15")  # no stage server outlives the tests long
     return env
 
 

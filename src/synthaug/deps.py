@@ -7,11 +7,13 @@ edit leaves stale results that look current; too many, and an edit reruns stages
 that do not run the edited code. ``tests/test_stage_deps.py`` holds dvc.yaml to this::
 
     python -m synthaug.deps            # prints the deps each stage should list
+    python -m synthaug.deps --write    # puts them into dvc.yaml (comments and the rest kept)
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -57,9 +59,21 @@ def _imported(src: Path, file: Path) -> set[str]:
 
 
 def code_deps(script: Path, src: Path) -> list[Path]:
-    """Every package file ``script`` runs when imported: its modules and their packages' inits."""
+    """Every package file ``script`` runs: its modules and their packages' inits.
+
+    A stage script ``stages/<name>.py`` runs ``synthaug.pipeline.<name>`` through the stage
+    server (:mod:`synthaug.core.launch`), so that module and the server count as imported.
+    """
     seen: set[Path] = set()
     todo = [script]
+    if script.parent.name == "stages":
+        for name in (f"{PACKAGE}.pipeline.{script.stem}", f"{PACKAGE}.core.server"):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                dep = _module_file(src, ".".join(parts[:i]))
+                if dep is not None and dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
     while todo:
         file = todo.pop()
         for name in _imported(src, file):
@@ -91,14 +105,43 @@ def compact(files: list[Path], src: Path) -> list[Path]:
     return sorted(out)
 
 
+def stage_deps(root: Path) -> dict[str, list[str]]:
+    """For each stage script under ``root/stages``, the code deps dvc.yaml should list."""
+    return {script.stem: [str(script.relative_to(root))] +
+            [str(d.relative_to(root)) for d in compact(code_deps(script, root / "src"), root / "src")]
+            for script in sorted((root / "stages").glob("*.py"))}
+
+
+def rewrite_dvc_yaml(text: str, deps: dict[str, list[str]]) -> str:
+    """``text`` (dvc.yaml) with each stage's code deps replaced by ``deps``; all else kept."""
+    out: list[str] = []
+    stage = None
+    for line in text.splitlines():
+        m = re.match(r"^  ([a-z_]+):\s*(#.*)?$", line)
+        if m:
+            stage = m.group(1)
+        item = re.match(r"^(\s+)- (stages/\S+\.py|src/synthaug\S*)\s*$", line)
+        if item and stage in deps:
+            if deps[stage] is not None:
+                out += [f"{item.group(1)}- {d}" for d in deps[stage]]
+                deps = {**deps, stage: None}
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
-    """Print, for each stage script, the code deps dvc.yaml should list."""
+    """Print each stage's code deps, or with ``--write`` put them into dvc.yaml."""
     root = Path.cwd()
-    for script in sorted((root / "stages").glob("*.py")):
-        print(f"{script.stem}:")
-        print(f"  - {script.relative_to(root)}")
-        for dep in compact(code_deps(script, root / "src"), root / "src"):
-            print(f"  - {dep.relative_to(root)}")
+    deps = stage_deps(root)
+    if sys.argv[1:] == ["--write"]:
+        path = root / "dvc.yaml"
+        path.write_text(rewrite_dvc_yaml(path.read_text(), deps))
+        return
+    for name, files in deps.items():
+        print(f"{name}:")
+        for f in files:
+            print(f"  - {f}")
 
 
 if __name__ == "__main__":
