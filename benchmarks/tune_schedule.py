@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -83,7 +82,7 @@ def main() -> None:
     train, val, hx, hy = held_out(params)
     (tx, ty), (vx, vy) = train.tensors(), val.tensors()
     y = one_hot(ty, train.num_classes)
-    base = Schedule(**{**asdict(tc.schedule), "lr_schedule": "constant", "warmup_epochs": 0,
+    base = Schedule(**{**tc.schedule.model_dump(), "lr_schedule": "constant", "warmup_epochs": 0,
                        "patience": None, "epochs": 60, "lr": 1e-3, "batch_size": 32})
     print(f"train {len(train)}, val {len(val)}, held-out {len(hx)} images; seeds {seeds}; "
           f"precision {precision}; {torch.get_num_threads()} threads")
@@ -93,10 +92,10 @@ def main() -> None:
     for name, change in CANDIDATES.items():
         if args.only and name not in args.only:
             continue
-        schedule = replace(base, **change)
+        schedule = Schedule(**{**base.model_dump(), **change})
         accs, losses, per, seconds, epochs = [], [], {}, 0.0, 0
         for recipe in ("baseline", "traditional"):
-            transform = TraditionalAugment(**asdict(tc.traditional)) if recipe == "traditional" else None
+            transform = TraditionalAugment(**tc.traditional.model_dump()) if recipe == "traditional" else None
             models = []
             for s in seeds:
                 torch.manual_seed(s)

@@ -110,12 +110,8 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> 
 
 def ema_smooth(values: Sequence[float], alpha: float) -> np.ndarray:
     """Return the eq.-2 EMA d_t = alpha d_{t-1} + (1-alpha) v_t; non-finite v_t give NaN, state kept."""
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"alpha must be a number in [0, 1), got {alpha!r}") from exc
-    if not 0.0 <= alpha < 1.0:
-        raise ConfigError(f"alpha must be in [0, 1), got {alpha}")
+    if not 0.0 <= alpha < 1.0:  # the range only: select_checkpoint.alpha arrives typed (params)
+        raise ConfigError(f"alpha must be in [0, 1), got {alpha!r}")
     v = np.asarray(values, dtype=np.float64).ravel()
     out = np.full(v.shape, np.nan)
     state: float | None = None

@@ -1,136 +1,126 @@
-"""Typed, validated params: one frozen dataclass per ``params.yaml`` section.
+"""Typed, validated params: one frozen pydantic model per ``params.yaml`` section.
 
-:func:`load_params` reads the whole file and validates every section, and the
-cross-section rules, before a stage does any work: a typo in the last stage's
-section fails the first stage that runs, with an error that names the key, the bad
-value and what is allowed. Stages then read only their own section (and list only
-those keys as DVC params, so DVC reruns exactly what changed).
+:func:`load_params` validates every section and the rules across sections before a stage
+does any work, so a typo in the last stage's section fails the first stage that runs. Types
+are strict (no ``"3"`` for an int, no ``true`` for a number; an int is fine for a float),
+unknown keys are errors, numbers carry their ranges, and every error names the full key,
+the bad value and what is allowed. The defaults here ARE ``params.yaml``, the study's
+methods, pools and comparisons included (``tests/test_params.py`` keeps them equal). A new
+key is one annotated line in its section; a rule between keys goes in the section's
+``rules`` (``Params.rules`` across sections). ``python -m synthaug.params_schema``
+prints the JSON schema for editors.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import logging
 import math
 import types
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-import numpy as np
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 
-log = logging.getLogger(__name__)
-
-GENERATOR_KINDS = ("cgan", "cvae", "ae")
-FILTERS = ("all", "random", "entropy", "distance", "distance_single", "selective", "covariance",
-           "selective_covariance", "informative")
+Kind = Literal["cgan", "cvae", "ae"]  # generator kinds
 RESERVED_POOLS = ("none", "oversample")  # none: no synthetic set; oversample: copies of real images
+Pos = Annotated[int, Field(ge=1)]
+NonNeg = Annotated[int, Field(ge=0)]
+Batch = Annotated[int, Field(ge=2)]
+PosF = Annotated[float, Field(gt=0)]
+NonNegF = Annotated[float, Field(ge=0)]
+Unit = Annotated[float, Field(ge=0, lt=1)]  # in [0, 1)
+Open = Annotated[float, Field(gt=0, lt=1)]  # in (0, 1)
+Unique = {"uniqueItems": True}  # JSON-schema hint for lists without repeats (checked in rules)
 
 
-def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
+def _check(cond: bool, name: str, value: Any, allowed: str) -> None:
+    """A broken rule: ``name`` relative to the section (``{at}`` in ``allowed`` stands for it)."""
     if not cond:
-        raise ConfigError(f"params key '{key}' = {value!r} is not allowed: {allowed}")
+        raise PydanticCustomError("params", "{name}: {allowed}",
+                                  {"name": name, "value": value, "allowed": allowed})
 
 
-def _check_fields(obj: Any, key: str, names: tuple[str, ...], test: Any, allowed: str) -> None:
-    """Apply :func:`_check` to several fields of a section with one test."""
-    for name in names:
-        _check(test(getattr(obj, name)), f"{key}.{name}", getattr(obj, name), allowed)
+class Section(BaseModel):
+    """Base of every section: strict types, no unknown keys, finite numbers, frozen."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Section:
+        self.rules()
+        return self
+
+    def rules(self) -> None:
+        """Rules between this section's keys (run once every key passed its own checks)."""
 
 
 # --------------------------------------------------------------------------- sections
 
 
-@dataclass(frozen=True)
-class Base:
+class Base(Section):
     """Settings every stage shares."""
 
-    seed: int = 0  # seeds Python, NumPy and torch in every stage
+    seed: NonNeg = 0  # seeds Python, NumPy and torch in every stage
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # classifier arithmetic; auto: bf16 where
     # the hardware has it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32
-    image_size: int = 16  # square side in pixels; a multiple of 4, at least 8
+    image_size: int = Field(16, json_schema_extra={"minimum": 8, "multipleOf": 4})  # square side
 
-    def validate(self, key: str) -> None:
-        _check(self.seed >= 0, f"{key}.seed", self.seed, ">= 0 (NumPy seeds must be non-negative)")
-        _check(
-            self.image_size >= 8 and self.image_size % 4 == 0,
-            f"{key}.image_size",
-            self.image_size,
-            "a multiple of 4 and at least 8 (the generators upsample x4 from size/4)",
-        )
+    def rules(self) -> None:
+        _check(self.image_size >= 8 and self.image_size % 4 == 0, "image_size", self.image_size,
+               "a multiple of 4 and at least 8 (the generators upsample x4 from size/4)")
 
 
-@dataclass(frozen=True)
-class PrepareData:
+class PrepareData(Section):
     """Where the images come from and how small/imbalanced the training split is."""
 
     source: Literal["digits", "medmnist", "folder"] = "digits"
     path: str = "data/raw"  # .npz file (medmnist) or folder of class subfolders (folder); a DVC dep
-    test_size: float = 500  # images in the test split when the source has none (count, or fraction < 1)
-    val_per_class: int = 15  # validation images per class when the source has none
-    train_fraction: float = 1.0  # stratified fraction of the remaining training images
-    train_cap: int | list[int] | None = None  # per-class cap: one int, or one cap per class
+    test_size: PosF = 500  # images in the test split when the source has none (count, or fraction < 1)
+    val_per_class: Pos = 15  # validation images per class when the source has none
+    train_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0  # stratified fraction of the rest
+    train_cap: Pos | Annotated[list[Pos], Field(min_length=1)] | None = [
+        5, 8, 11, 13, 16, 19, 22, 24, 27, 30]  # per-class cap: one int, or one cap per class
 
-    def validate(self, key: str) -> None:
-        _check(self.test_size > 0, f"{key}.test_size", self.test_size, "> 0")
-        if self.test_size >= 1:
-            _check(float(self.test_size).is_integer(), f"{key}.test_size", self.test_size,
-                   "an integer count, or a fraction in (0, 1)")
-        _check(self.val_per_class >= 1, f"{key}.val_per_class", self.val_per_class, ">= 1")
-        _check(0 < self.train_fraction <= 1, f"{key}.train_fraction", self.train_fraction, "in (0, 1]")
-        _check(self.train_cap != [], f"{key}.train_cap", self.train_cap,
-               "null, one int, or a non-empty list with one cap per class")
-        caps = [self.train_cap] if isinstance(self.train_cap, int) else (self.train_cap or [])
-        _check(all(c >= 1 for c in caps), f"{key}.train_cap", self.train_cap, "caps >= 1")
-        _check(bool(self.path.strip()), f"{key}.path", self.path,
+    def rules(self) -> None:
+        _check(self.test_size < 1 or float(self.test_size).is_integer(), "test_size",
+               self.test_size, "an integer count, or a fraction in (0, 1)")
+        _check(bool(self.path.strip()), "path", self.path,
                "a file or folder (data/raw when the source reads nothing)")
-        if self.source == "medmnist":
-            _check(self.path.endswith(".npz"), f"{key}.path", self.path,
-                   "a path to the .npz file (required when source is 'medmnist')")
+        _check(self.source != "medmnist" or self.path.endswith(".npz"), "path", self.path,
+               "a path to the .npz file (required when source is 'medmnist')")
 
 
-@dataclass(frozen=True)
-class Net:
+class Net(Section):
     """ResNet-style classifier layout (also the feature extractor)."""
 
-    blocks: list[int] = field(default_factory=lambda: [1, 1, 1])  # per stage; [3, 4, 6, 3] = ResNet-34
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage
-    dropout: float = 0.5  # dropout before the last residual block (the MC-dropout layer)
+    blocks: Annotated[list[Pos], Field(min_length=1)] = [1, 1, 1]  # per stage; [3, 4, 6, 3] = ResNet-34
+    widths: Annotated[list[Pos], Field(min_length=1)] = [32, 64, 128]  # channels per stage
+    dropout: Open = 0.5  # dropout before the last residual block (the MC-dropout layer)
 
-    def validate(self, key: str) -> None:
-        _check(len(self.blocks) == len(self.widths) and len(self.blocks) >= 1, f"{key}.blocks",
-               self.blocks, f"one entry per stage, as many as {key}.widths ({len(self.widths)})")
-        _check(all(b >= 1 for b in self.blocks), f"{key}.blocks", self.blocks, "entries >= 1")
-        _check(all(w >= 1 for w in self.widths), f"{key}.widths", self.widths, "entries >= 1")
-        _check(0 < self.dropout < 1, f"{key}.dropout", self.dropout, "in (0, 1)")
+    def rules(self) -> None:
+        _check(len(self.blocks) == len(self.widths), "blocks", self.blocks,
+               f"one entry per stage, as many as {{at}}.widths ({len(self.widths)})")
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(Section):
     """Optimiser schedule of a classifier."""
 
-    epochs: int = 40  # at most this many epochs
-    batch_size: int = 32
-    lr: float = 1e-2  # Adam's (peak) learning rate
-    weight_decay: float = 1e-4
+    epochs: Pos = 40  # at most this many epochs
+    batch_size: Batch = 32
+    lr: PosF = 1e-2  # Adam's (peak) learning rate
+    weight_decay: NonNegF = 1e-4
     lr_schedule: Literal["constant", "cosine"] = "cosine"  # cosine: warm-up, then cosine to 0
-    warmup_epochs: int = 3  # cosine: linear warm-up from lr/10 over this many epochs
-    patience: int | None = 10  # stop after this many epochs without a lower val loss (null: never)
+    warmup_epochs: NonNeg = 3  # cosine: linear warm-up from lr/10 over this many epochs
+    patience: Pos | None = 10  # stop after this many epochs without a lower val loss (null: never)
 
-    def validate(self, key: str) -> None:
-        _check(self.epochs >= 1, f"{key}.epochs", self.epochs, ">= 1")
-        _check(self.batch_size >= 2, f"{key}.batch_size", self.batch_size, ">= 2")
-        _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
-        _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, ">= 0")
-        _check(0 <= self.warmup_epochs < self.epochs, f"{key}.warmup_epochs", self.warmup_epochs,
-               f">= 0 and below {key}.epochs ({self.epochs})")
-        _check(self.patience is None or self.patience >= 1, f"{key}.patience", self.patience,
-               "null or >= 1")
+    def rules(self) -> None:
+        _check(self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
+               f">= 0 and below {{at}}.epochs ({self.epochs})")
 
     def lr_factor(self, step: int, steps_per_epoch: int) -> float:
         """Multiplier of ``lr`` at optimiser step ``step`` (0-based)."""
@@ -143,191 +133,134 @@ class Schedule:
         return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
-@dataclass(frozen=True)
-class TrainExtractor:
+class TrainExtractor(Section):
     """The domain classifier used as feature extractor by all later stages."""
 
-    net: Net = field(default_factory=Net)
-    schedule: Schedule = field(default_factory=Schedule)
+    net: Net = Net()
+    schedule: Schedule = Schedule()
 
 
-@dataclass(frozen=True)
-class CGAN:
+class CGAN(Section):
     """Class-conditional GAN: hinge loss, spectral-norm projection discriminator."""
 
-    z_dim: int = 64
-    width: int = 32
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    ema: float = 0.99  # decay of the generator's weight average used for sampling (0 = off)
+    z_dim: Pos = 64
+    width: Pos = 32
+    lr_g: PosF = 2e-4
+    lr_d: PosF = 2e-4
+    beta1: Unit = 0.0
+    beta2: Unit = 0.9
+    ema: Unit = 0.99  # decay of the generator's weight average used for sampling (0 = off)
     diffaug: bool = True  # differentiable augmentation of the discriminator's inputs
 
-    def validate(self, key: str) -> None:
-        _check_fields(self, key, ("z_dim", "width"), lambda v: v >= 1, ">= 1")
-        _check_fields(self, key, ("lr_g", "lr_d"), lambda v: v > 0, "> 0")
-        _check_fields(self, key, ("beta1", "beta2", "ema"), lambda v: 0 <= v < 1, "in [0, 1)")
 
-
-@dataclass(frozen=True)
-class CVAE:
+class CVAE(Section):
     """Conditional VAE (MLP encoder/decoder)."""
 
-    z_dim: int = 16
-    hidden: int = 256
-    lr: float = 1e-3
-    beta: float = 1.0  # weight of the KL term
-
-    def validate(self, key: str) -> None:
-        _check_fields(self, key, ("z_dim", "hidden"), lambda v: v >= 1, ">= 1")
-        _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
-        _check(self.beta >= 0, f"{key}.beta", self.beta, ">= 0")
+    z_dim: Pos = 16
+    hidden: Pos = 256
+    lr: PosF = 1e-3
+    beta: NonNegF = 1.0  # weight of the KL term
 
 
-@dataclass(frozen=True)
-class AE:
+class AE(Section):
     """Autoencoder; new images decode perturbed codes of real images of the class."""
 
-    z_dim: int = 16
-    hidden: int = 256
-    lr: float = 1e-3
-    noise: float = 0.5  # code perturbation, in units of the per-dimension code std
-
-    def validate(self, key: str) -> None:
-        _check_fields(self, key, ("z_dim", "hidden"), lambda v: v >= 1, ">= 1")
-        _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
-        _check(self.noise >= 0, f"{key}.noise", self.noise, ">= 0")
+    z_dim: Pos = 16
+    hidden: Pos = 256
+    lr: PosF = 1e-3
+    noise: NonNegF = 0.5  # code perturbation, in units of the per-dimension code std
 
 
-@dataclass(frozen=True)
-class TrainGan:
+class TrainGan(Section):
     """Generator training; one DVC stage per kind in ``kinds``."""
 
-    kinds: list[str] = field(default_factory=lambda: ["cgan"])
-    epochs: int = 300
-    checkpoint_every: int = 5  # a self-describing checkpoint every this many epochs
-    batch_size: int = 32
-    cgan: CGAN = field(default_factory=CGAN)
-    cvae: CVAE = field(default_factory=CVAE)
-    ae: AE = field(default_factory=AE)
+    kinds: list[Kind] = Field(["cgan", "cvae", "ae"], min_length=1, json_schema_extra=Unique)
+    epochs: Pos = 300
+    checkpoint_every: Pos = 5  # a self-describing checkpoint every this many epochs
+    batch_size: Batch = 32
+    cgan: CGAN = CGAN()
+    cvae: CVAE = CVAE()
+    ae: AE = AE()
 
-    def validate(self, key: str) -> None:
-        _check(len(self.kinds) >= 1 and len(set(self.kinds)) == len(self.kinds), f"{key}.kinds",
-               self.kinds, "a non-empty list without repeats")
-        for k in self.kinds:
-            _check(k in GENERATOR_KINDS, f"{key}.kinds", k, f"one of {list(GENERATOR_KINDS)}")
-        _check(self.epochs >= 1, f"{key}.epochs", self.epochs, ">= 1")
-        _check(self.checkpoint_every >= 1, f"{key}.checkpoint_every", self.checkpoint_every, ">= 1")
-        _check(self.checkpoint_every <= self.epochs, f"{key}.checkpoint_every", self.checkpoint_every,
-               f"at most {key}.epochs ({self.epochs}), or no checkpoint would be saved")
-        _check(self.batch_size >= 2, f"{key}.batch_size", self.batch_size, ">= 2")
+    def rules(self) -> None:
+        _check(len(set(self.kinds)) == len(self.kinds), "kinds", self.kinds, "a list without repeats")
+        _check(self.checkpoint_every <= self.epochs, "checkpoint_every", self.checkpoint_every,
+               f"at most {{at}}.epochs ({self.epochs}), or no checkpoint would be saved")
 
 
-@dataclass(frozen=True)
-class SelectCheckpoint:
+class SelectCheckpoint(Section):
     """FID of every checkpoint in the extractor's feature space, EMA-smoothed (eq. 2)."""
 
-    alpha: float = 0.3  # EMA weight of the previous smoothed value
-    n_images: int = 500  # generated images per checkpoint (the same for every checkpoint);
+    alpha: Unit = 0.3  # EMA weight of the previous smoothed value
+    n_images: Batch = 256  # generated images per checkpoint (the same for every checkpoint);
     # fewer than the extractor's feature dimensions gives singular covariances: still finite
     # thanks to eps, but noisier (see synthaug.fid.frechet_distance)
-    eps: float = 1e-6  # ridge added to both covariance diagonals
-
-    def validate(self, key: str) -> None:
-        _check(0 <= self.alpha < 1, f"{key}.alpha", self.alpha, "in [0, 1)")
-        _check(self.n_images >= 2, f"{key}.n_images", self.n_images, ">= 2")
-        _check(self.eps >= 0, f"{key}.eps", self.eps, ">= 0")
+    eps: NonNegF = 1e-6  # ridge added to both covariance diagonals
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(Section):
     """A synthetic pool: which generator kind makes it and with which labels."""
 
-    generator: str = "cgan"
+    generator: Kind = "cgan"
     labels: Literal["onehot", "gemix"] = "onehot"  # gemix: blended Dirichlet soft labels
 
 
-@dataclass(frozen=True)
-class GeMix:
+class GeMix(Section):
     """GeMix soft-label sampling (Dirichlet priors + Beta blend)."""
 
-    concentration_major: float = 10.0
-    concentration_minor: float = 0.5
-    alpha: float = 0.4
+    concentration_major: PosF = 10.0
+    concentration_minor: PosF = 0.5
+    alpha: PosF = 0.4
 
-    def validate(self, key: str) -> None:
-        _check_fields(self, key, ("concentration_major", "concentration_minor", "alpha"),
-                      lambda v: v > 0, "> 0")
-        _check(self.concentration_major > self.concentration_minor, f"{key}.concentration_major",
-               self.concentration_major, f"> {key}.concentration_minor ({self.concentration_minor})")
+    def rules(self) -> None:
+        _check(self.concentration_major > self.concentration_minor, "concentration_major",
+               self.concentration_major, f"> {{at}}.concentration_minor ({self.concentration_minor})")
 
 
-@dataclass(frozen=True)
-class Generate:
+class Generate(Section):
     """Pool generation: 4*round(ratio*N_i) candidates per class from the chosen checkpoint."""
 
-    ratio: float = 0.5  # r: selected synthetic images per real training image
+    ratio: PosF = 0.5  # r: selected synthetic images per real training image
     budget: Literal["proportional", "balanced"] = "proportional"  # proportional: round(r*N_i);
     # balanced: N_max + round(r*N_max) - N_i, so real + synthetic is equal across classes
-    pools: dict[str, Pool] = field(default_factory=lambda: {"cgan": Pool()})
-    gemix: GeMix = field(default_factory=GeMix)
+    pools: dict[str, Pool] = Field(min_length=1, default={
+        "cgan": Pool(), "cgan_gemix": Pool(labels="gemix"), "cvae": Pool(generator="cvae"),
+        "ae": Pool(generator="ae")})
+    gemix: GeMix = GeMix()
 
-    def validate(self, key: str) -> None:
-        _check(self.ratio > 0, f"{key}.ratio", self.ratio, "> 0")
-        _check(len(self.pools) >= 1, f"{key}.pools", self.pools, "at least one pool")
+    def rules(self) -> None:
         for name, pool in self.pools.items():
-            _check(name not in RESERVED_POOLS and name.isidentifier(), f"{key}.pools", name,
+            _check(name not in RESERVED_POOLS and name.isidentifier(), "pools", name,
                    f"pool names are identifiers other than {list(RESERVED_POOLS)}")
-            _check(pool.generator in GENERATOR_KINDS, f"{key}.pools.{name}.generator",
-                   pool.generator, f"one of {list(GENERATOR_KINDS)}")
-            if pool.labels == "gemix":
-                _check(pool.generator in ("cgan", "cvae"), f"{key}.pools.{name}.generator",
-                       pool.generator, "a conditional generator (cgan or cvae) for gemix labels")
+            _check(pool.labels != "gemix" or pool.generator in ("cgan", "cvae"),
+                   f"pools.{name}.generator", pool.generator,
+                   "a conditional generator (cgan or cvae) for gemix labels")
 
 
-@dataclass(frozen=True)
-class FilterSynthetic:
+class FilterSynthetic(Section):
     """MC-dropout scoring of a pool and the subsets of every filter."""
 
-    passes: int = 5  # K Monte-Carlo dropout passes
+    passes: Pos = 5  # K Monte-Carlo dropout passes
     drop_foreign: bool = False  # drop candidates whose nearest centroid is another class
-    batch_size: int = 256
-    pca_dim: int = 4  # covariance filters: PCA axes per class, at most (smallest class's real
+    batch_size: Pos = 256
+    pca_dim: Pos = 4  # covariance filters: PCA axes per class, at most (smallest class's real
     # training images - 1): 4 suits classes of 5+ images; 16-32 for classes of hundreds
-    knn: int = 3  # k of the k-NN precision/recall manifolds (min(k, n - 1) for a set of n)
-
-    def validate(self, key: str) -> None:
-        _check(self.passes >= 1, f"{key}.passes", self.passes, ">= 1")
-        _check(self.pca_dim >= 1, f"{key}.pca_dim", self.pca_dim, ">= 1")
-        _check(self.knn >= 1, f"{key}.knn", self.knn, ">= 1")
-        _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, ">= 1")
+    knn: Pos = 3  # k of the k-NN precision/recall manifolds (min(k, n - 1) for a set of n)
 
 
-@dataclass(frozen=True)
-class Traditional:
+class Traditional(Section):
     """Traditional augmentation recipe (per data set: digits must not be flipped)."""
 
     flip_h: bool = False
     flip_v: bool = False
-    rotate: float = 10.0  # max degrees
-    shift: float = 0.1  # max fraction of the image side
-    scale: float = 0.1  # max relative zoom
-    brightness: float = 0.1  # max additive change on the [-1, 1] scale
-    contrast: float = 0.1  # max relative contrast change
-
-    def validate(self, key: str) -> None:
-        for name, (limit, inclusive) in {"rotate": (180.0, True), "shift": (1.0, False),
-                                         "scale": (1.0, False), "brightness": (2.0, True),
-                                         "contrast": (1.0, False)}.items():
-            value = getattr(self, name)
-            bound = f"<= {limit:g}" if inclusive else f"< {limit:g}"
-            _check(0 <= value and (value < limit or (inclusive and value == limit)),
-                   f"{key}.{name}", value, f">= 0 and {bound}")
+    rotate: Annotated[float, Field(ge=0, le=180)] = 10.0  # max degrees
+    shift: Unit = 0.1  # max fraction of the image side
+    scale: Unit = 0.1  # max relative zoom
+    brightness: Annotated[float, Field(ge=0, le=2)] = 0.1  # max additive change on [-1, 1]
+    contrast: Unit = 0.1  # max relative contrast change
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(Section):
     """A method: which synthetic pool and filter, which transform and in-batch mixing."""
 
     pool: str = "none"  # a name in generate.pools, none, or oversample (copies of real images)
@@ -337,83 +270,101 @@ class Recipe:
     mixing: Literal["none", "mixup", "zeta_mixup"] = "none"
 
 
-@dataclass(frozen=True)
-class TrainClassifier:
+class TrainClassifier(Section):
     """Classifiers of every method x seed: same net and schedule for all."""
 
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    net: Net = field(default_factory=Net)
-    schedule: Schedule = field(default_factory=Schedule)
-    traditional: Traditional = field(default_factory=Traditional)
-    mixup_alpha: float = 0.4
-    zeta_gamma: float = 2.8
-    methods: dict[str, Recipe] = field(default_factory=lambda: {"baseline": Recipe()})
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, json_schema_extra=Unique)
+    net: Net = Net(widths=[16, 32, 64])
+    schedule: Schedule = Schedule()
+    traditional: Traditional = Traditional()
+    mixup_alpha: PosF = 0.4
+    zeta_gamma: PosF = 2.8
+    methods: dict[str, Recipe] = Field(min_length=1, default={  # name -> recipe
+        "baseline": Recipe(), "traditional": Recipe(transform="traditional"),
+        "mixup": Recipe(mixing="mixup"), "zeta_mixup": Recipe(mixing="zeta_mixup"),
+        "gan_unfiltered": Recipe(pool="cgan", filter="random"),
+        "gan_single_filter": Recipe(pool="cgan", filter="distance_single"),
+        "gan_entropy": Recipe(pool="cgan", filter="entropy"),
+        "gan_distance": Recipe(pool="cgan", filter="distance"),
+        "gan_selective": Recipe(pool="cgan", filter="selective"),
+        "gemix": Recipe(pool="cgan_gemix", filter="random"),
+        "gemix_selective": Recipe(pool="cgan_gemix", filter="selective"),
+        "cvae_selective": Recipe(pool="cvae", filter="selective"),
+        "ae_selective": Recipe(pool="ae", filter="selective"),
+        "gan_covariance": Recipe(pool="cgan", filter="covariance"),
+        "gan_selective_covariance": Recipe(pool="cgan", filter="selective_covariance"),
+        "gan_informative": Recipe(pool="cgan", filter="informative"),
+        "oversample": Recipe(pool="oversample"),
+        "traditional_gan_unfiltered": Recipe(pool="cgan", filter="random", transform="traditional"),
+        "traditional_gan_selective": Recipe(pool="cgan", filter="selective", transform="traditional"),
+        "traditional_gan_covariance": Recipe(pool="cgan", filter="covariance", transform="traditional"),
+        "traditional_oversample": Recipe(pool="oversample", transform="traditional")})
 
-    def validate(self, key: str) -> None:
-        _check(len(self.seeds) >= 1, f"{key}.seeds", self.seeds, "a non-empty list of ints")
-        _check(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "no repeats")
-        _check(all(s >= 0 for s in self.seeds), f"{key}.seeds", self.seeds, "seeds >= 0")
-        _check(self.mixup_alpha > 0, f"{key}.mixup_alpha", self.mixup_alpha, "> 0")
-        _check(self.zeta_gamma > 0, f"{key}.zeta_gamma", self.zeta_gamma, "> 0")
-        _check(len(self.methods) >= 1, f"{key}.methods", self.methods, "at least one method")
+    def rules(self) -> None:
+        _check(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "no repeats")
+        _check(min(self.seeds) >= 0, "seeds", self.seeds, "seeds >= 0")
         for name in self.methods:
-            _check(name.isidentifier(), f"{key}.methods", name, "method names are identifiers")
+            _check(name.isidentifier(), "methods", name, "method names are identifiers")
 
 
-@dataclass(frozen=True)
-class Evaluate:
+class Evaluate(Section):
     """Test-split evaluation over seeds."""
 
     baseline: str = "baseline"  # method the paired differences are taken against
-    positive_class: int | None = None  # binary tasks: the positive class (default 1)
-    comparisons: list[list[str]] = field(default_factory=list)  # [A, B] pairs tested besides
-    # every method against `baseline`; Holm-adjusted across all comparisons of a metric
-    alpha: float = 0.05  # family-wise error rate of the Holm-adjusted verdict
+    positive_class: NonNeg | None = None  # binary tasks: the positive class (default 1); whether
+    # the class exists is checked against the data in prepare_data and evaluate
+    comparisons: list[list[str]] = [  # [A, B] pairs tested besides every method against
+        # `baseline`; Holm-adjusted across all comparisons of a metric
+        ["gan_single_filter", "gan_unfiltered"], ["gan_entropy", "gan_unfiltered"],
+        ["gan_distance", "gan_unfiltered"], ["gan_selective", "gan_unfiltered"],
+        ["gan_covariance", "gan_unfiltered"], ["gan_selective_covariance", "gan_unfiltered"],
+        ["gan_informative", "gan_unfiltered"], ["traditional_gan_unfiltered", "traditional"],
+        ["traditional_gan_selective", "traditional"], ["traditional_gan_covariance", "traditional"],
+        ["traditional_oversample", "traditional"], ["gan_unfiltered", "oversample"],
+        ["traditional_gan_unfiltered", "traditional_oversample"],
+        ["traditional_gan_selective", "traditional_oversample"],
+        ["traditional_gan_covariance", "traditional_oversample"]]
+    alpha: Open = 0.05  # family-wise error rate of the Holm-adjusted verdict
     verdict_metric: Literal["accuracy", "auc", "sensitivity", "specificity",
                             "f1_macro"] = "accuracy"  # the metric the report's verdict reads
 
-    def validate(self, key: str) -> None:
-        # whether the class exists is checked against the data in prepare_data and evaluate
-        _check(self.positive_class is None or self.positive_class >= 0, f"{key}.positive_class",
-               self.positive_class, "null or a class index >= 0")
-        _check(0 < self.alpha < 1, f"{key}.alpha", self.alpha, "in (0, 1)")
+    def rules(self) -> None:
         seen: set[frozenset[str]] = set()
         for i, pair in enumerate(self.comparisons):
-            _check(len(pair) == 2, f"{key}.comparisons[{i}]", pair, "a pair [A, B] of method names")
-            _check(pair[0] != pair[1], f"{key}.comparisons[{i}]", pair,
+            at = f"comparisons[{i}]"
+            _check(len(pair) == 2, at, pair, "a pair [A, B] of method names")
+            _check(pair[0] != pair[1], at, pair,
                    "two different methods (a method compared with itself differs by 0)")
-            _check(self.baseline not in pair, f"{key}.comparisons[{i}]", pair,
-                   f"a pair without '{self.baseline}': every method is compared with "
-                   f"evaluate.baseline already")
-            _check(frozenset(pair) not in seen, f"{key}.comparisons[{i}]", pair,
-                   "each pair once (in either order)")
+            _check(self.baseline not in pair, at, pair, f"a pair without '{self.baseline}': every "
+                   "method is compared with evaluate.baseline already")
+            _check(frozenset(pair) not in seen, at, pair, "each pair once (in either order)")
             seen.add(frozenset(pair))
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(Section):
     """The whole validated ``params.yaml``."""
 
-    base: Base = field(default_factory=Base)
-    prepare_data: PrepareData = field(default_factory=PrepareData)
-    train_extractor: TrainExtractor = field(default_factory=TrainExtractor)
-    train_gan: TrainGan = field(default_factory=TrainGan)
-    select_checkpoint: SelectCheckpoint = field(default_factory=SelectCheckpoint)
-    generate: Generate = field(default_factory=Generate)
-    filter_synthetic: FilterSynthetic = field(default_factory=FilterSynthetic)
-    train_classifier: TrainClassifier = field(default_factory=TrainClassifier)
-    evaluate: Evaluate = field(default_factory=Evaluate)
+    base: Base = Base()
+    prepare_data: PrepareData = PrepareData()
+    train_extractor: TrainExtractor = TrainExtractor()
+    train_gan: TrainGan = TrainGan()
+    select_checkpoint: SelectCheckpoint = SelectCheckpoint()
+    generate: Generate = Generate()
+    filter_synthetic: FilterSynthetic = FilterSynthetic()
+    train_classifier: TrainClassifier = TrainClassifier()
+    evaluate: Evaluate = Evaluate()
 
-    def validate(self, key: str = "") -> None:
-        """Rules that span sections."""
+    def rules(self) -> None:
+        """Rules that span sections (keys named in full)."""
         tc, gen, tg = self.train_classifier, self.generate, self.train_gan
+        methods = f"a method in train_classifier.methods {sorted(tc.methods)}"
         for m, recipe in tc.methods.items():
             _check(recipe.pool in RESERVED_POOLS or recipe.pool in gen.pools,
                    f"train_classifier.methods.{m}.pool", recipe.pool,
                    f"'none', 'oversample' or a pool in generate.pools {sorted(gen.pools)}")
-            if recipe.pool in RESERVED_POOLS:
-                _check(recipe.filter == "all", f"train_classifier.methods.{m}.filter", recipe.filter,
-                       f"'all' when the method's pool is '{recipe.pool}' (nothing to filter)")
+            _check(recipe.pool not in RESERVED_POOLS or recipe.filter == "all",
+                   f"train_classifier.methods.{m}.filter", recipe.filter,
+                   f"'all' when the method's pool is '{recipe.pool}' (nothing to filter)")
         used_pools = {r.pool for r in tc.methods.values()}
         for name, pool in gen.pools.items():
             _check(pool.generator in tg.kinds, f"generate.pools.{name}.generator", pool.generator,
@@ -427,130 +378,133 @@ class Params:
                    "a kind that some pool in generate.pools uses "
                    "(an unused generator would be trained for nothing: remove it)")
         _check(self.evaluate.baseline in tc.methods, "evaluate.baseline", self.evaluate.baseline,
-               f"a method in train_classifier.methods {sorted(tc.methods)}")
-        for i, pair in enumerate(self.evaluate.comparisons):  # names must be methods
+               methods)
+        for i, pair in enumerate(self.evaluate.comparisons):
             for name in pair:
                 _check(name in tc.methods, f"evaluate.comparisons[{i}]", name,
-                       f"a method in train_classifier.methods {sorted(tc.methods)} (drop the pair "
-                       "when you drop a method)")
+                       f"{methods} (drop the pair when you drop a method)")
         feat_dim = self.train_extractor.net.widths[-1]  # the extractor's penultimate features
         _check(self.filter_synthetic.pca_dim <= feat_dim, "filter_synthetic.pca_dim",
-               self.filter_synthetic.pca_dim,
-               f"at most the extractor's feature dimension (train_extractor.net.widths[-1] = "
-               f"{feat_dim})")
-        for sec, net in (("train_extractor.net", self.train_extractor.net), ("train_classifier.net", tc.net)):
-            n_down = len(net.widths) - 1
-            _check(self.base.image_size // 2**n_down >= 2, f"{sec}.widths", net.widths,
-                   f"at most {int(np.log2(self.base.image_size)) - 1} stages for base.image_size "
-                   f"{self.base.image_size} (each stage after the first halves the image)")
+               self.filter_synthetic.pca_dim, "at most the extractor's feature dimension "
+               f"(train_extractor.net.widths[-1] = {feat_dim})")
+        size = self.base.image_size
+        for sec in ("train_extractor", "train_classifier"):
+            widths = getattr(self, sec).net.widths  # each stage after the first halves the image
+            _check(size >> (len(widths) - 1) >= 2, f"{sec}.net.widths", widths,
+                   f"at most {size.bit_length() - 2} stages for base.image_size {size} "
+                   "(each stage after the first halves the image)")
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- errors
+
+_OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _bare(tp: Any) -> Any:
+    return get_args(tp)[0] if get_origin(tp) is Annotated else tp
+
+
+def _members(tp: Any) -> tuple[Any, ...]:
+    return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else ()
 
 
 def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
+    tp = _bare(tp)
+    origin, args = get_origin(tp), get_args(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in get_args(tp))
-    if origin in (list, tuple):
-        return f"a list of {_type_name(get_args(tp)[0])}"
-    if origin is dict:
-        return "a mapping"
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Convert a YAML value to ``tp`` or raise ConfigError naming ``key``."""
-    origin = get_origin(tp)
-    bad = ConfigError(f"params key '{key}' = {value!r} has the wrong type: expected {_type_name(tp)}")
-    if origin in (Union, types.UnionType):
-        for arg in get_args(tp):
-            try:
-                return _convert(value, arg, key)
-            except ConfigError:
-                continue
-        raise bad
-    if origin is Literal:
-        if value in get_args(tp):
-            return value
-        raise ConfigError(f"params key '{key}' = {value!r} is not allowed: {_type_name(tp)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise bad
+        return f"one of {list(args)}"
+    if _members(tp):
+        return " or ".join(map(_type_name, args))
     if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return [_convert(v, get_args(tp)[0], f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        return {str(k): _convert(v, get_args(tp)[1], f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return parse_section(tp, value, key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not np.isfinite(value):
-                raise ConfigError(f"params key '{key}' = {value!r} is not allowed: a finite number")
-            return float(value)
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    raise TypeError(f"unsupported params type {tp!r} for {key}")
+        return f"a list of {_type_name(args[0])}"
+    if origin is dict or (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return "a mapping"
+    return "null" if tp is type(None) else tp.__name__
 
 
-def parse_section(cls: type, data: Any, key: str) -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys and bad values name the key."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"params key '{key}' must be a mapping, got {data!r}")
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for k in data:
-        if k not in names:
-            close = difflib.get_close_matches(str(k), names, n=1)
-            hint = f" (did you mean '{key}.{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"unknown params key '{key}.{k}'{hint}; allowed keys: {', '.join(names)}"
-            )
-    kwargs = {name: _convert(data[name], hints[name], f"{key}.{name}") for name in names if name in data}
-    obj = cls(**kwargs)
-    if hasattr(obj, "validate"):
-        obj.validate(key)
-    return obj
+def _locate(loc: tuple[Any, ...]) -> tuple[str, Any, list[Any], str]:
+    """Dotted key, annotation and constraints at a pydantic error location, and its group
+    (errors of the members of a union share the group of the union's key)."""
+    key, tp, meta, group = "", Params, [], ""
+    for part in loc:
+        tp = _bare(tp)
+        if part == "[key]":  # a mapping's key itself
+            tp = str
+        elif get_origin(tp) is dict:
+            key, tp, meta = f"{key}.{part}", get_args(tp)[1], []
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(part)
+            key = f"{key}.{part}" if key else str(part)
+            tp, meta = (field.annotation, field.metadata) if field else (None, [])
+        elif isinstance(part, int):  # a list item (in a union: of its list member)
+            tp = next((m for m in _members(tp) if get_origin(_bare(m)) is list), tp)
+            key, tp, meta = f"{key}[{part}]", get_args(_bare(tp))[0], []
+        else:  # the tag of a union member
+            group = group or key
+    return key, tp, meta, group or key
+
+
+def _bounds(meta: list[Any], ctx: dict[str, Any]) -> str:
+    """'> 0', 'in [0, 1), i.e. >= 0 and < 1', ... from a number's constraints."""
+    b = {k: getattr(m, k) for m in meta for k in _OPS if hasattr(m, k)} or ctx
+    text = " and ".join(f"{op} {b[k]:g}" for k, op in _OPS.items() if k in b)
+    if not ({"ge", "gt"} & b.keys() and {"le", "lt"} & b.keys()):
+        return text
+    lo, hi = b.get("ge", b.get("gt")), b.get("le", b.get("lt"))
+    return f"in {'[' if 'ge' in b else '('}{lo:g}, {hi:g}{']' if 'le' in b else ')'}, i.e. {text}"
+
+
+def _message(err: dict[str, Any], key: str, tp: Any, meta: list[Any]) -> str:
+    """One pydantic error in the project's words: full key, bad value, what is allowed."""
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        parent, _, name = key.rpartition(".")
+        names = list(_bare(_locate(err["loc"][:-1])[1] if parent else Params).model_fields)
+        close = difflib.get_close_matches(name, names, n=1)
+        if not parent:
+            return f"unknown params section '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        hint = f" (did you mean '{parent}.{close[0]}'?)" if close else ""
+        return f"unknown params key '{key}'{hint}; allowed keys: {', '.join(names)}"
+    if kind.endswith("_type"):
+        return f"params key '{key}' = {value!r} has the wrong type: expected {_type_name(tp)}"
+    if kind == "params":  # a broken rule (Params.rules names its keys in full)
+        allowed = ctx["allowed"].replace("{at}", key)
+        key, value = (f"{key}.{ctx['name']}" if key else ctx["name"]), ctx["value"]
+    elif kind == "literal_error":
+        allowed = _type_name(tp)
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        allowed = _bounds(meta, ctx)
+    elif kind == "finite_number":
+        allowed = "a finite number"
+    elif kind == "too_short":
+        allowed = f"a non-empty {'mapping' if isinstance(value, dict) else 'list'}"
+    else:
+        allowed = err["msg"]
+    return f"params key '{key}' = {value!r} is not allowed: {allowed}"
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """Every error, one line each; of a union's members only the most telling error."""
+    best: dict[str, tuple[tuple[bool, int], str]] = {}
+    for err in exc.errors():
+        key, tp, meta, group = _locate(err["loc"])
+        rank = (err["type"].endswith("_type"), -len(err["loc"]))  # range errors, deeper keys first
+        if group not in best or rank < best[group][0]:
+            best[group] = (rank, _message(err, key, tp, meta))
+    return ConfigError("\n".join(dict.fromkeys(msg for _, msg in best.values())))
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def parse_params(data: Any) -> Params:
     """Validate a whole params mapping (all sections and cross-section rules)."""
     if not isinstance(data, dict):
         raise ConfigError("params.yaml must be a mapping of sections")
-    for k in data:
-        if k not in {f.name for f in dataclasses.fields(Params)}:
-            close = difflib.get_close_matches(str(k), [f.name for f in dataclasses.fields(Params)], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown params section '{k}'{hint}")
-    hints = get_type_hints(Params)
-    sections = {name: parse_section(hints[name], data.get(name), name) for name in hints}
-    params = Params(**sections)
-    params.validate()
-    return params
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -565,15 +519,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(data or {})
 
 
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A params dataclass as a plain dict (saved next to outputs and in checkpoints)."""
-    return dataclasses.asdict(obj)
-
-
 def check_pca_dim(pca_dim: int, class_counts: Any, class_names: Any) -> None:
     """A class PCA of n real images has at most n - 1 axes (checked against the data)."""
     counts = [int(n) for n in class_counts]
-    c = int(np.argmin(counts))
+    c = counts.index(min(counts))
     if pca_dim > counts[c] - 1:
         raise ConfigError(f"params key 'filter_synthetic.pca_dim' = {pca_dim} is not allowed: at most "
                           f"{counts[c] - 1} for this data set (class '{class_names[c]}' has "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from ..budgets import budget_per_class
@@ -30,7 +29,7 @@ def run(params: Params, pool_name: str) -> dict[str, Any]:
     model, ckpt = load_generator(paths.chosen_generator(spec.generator), device)
     budget = budget_per_class(train.class_counts(), cfg.ratio, cfg.budget)
     pool = generate_pool(model, budget, train.num_classes, base.seed, labels=spec.labels,
-                         gemix=asdict(cfg.gemix), device=device)
+                         gemix=cfg.gemix.model_dump(), device=device)
     save_arrays(paths.pool(pool_name), **pool)
     log.info("%s: %d candidates from %s epoch %d", pool_name, len(pool["classes"]),
              spec.generator, ckpt["epoch"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +133,7 @@ def run(params: Params) -> dict[str, Any]:
                 if paths.audit(p).is_file()},
         evaluation=read_json(paths.metrics("evaluate")), baseline=params.evaluate.baseline,
         seeds=list(params.train_classifier.seeds),
-        methods={m: asdict(r) for m, r in params.train_classifier.methods.items()},
+        methods={m: r.model_dump() for m, r in params.train_classifier.methods.items()},
         pictures=pictures,
         comparisons=read_json(paths.comparisons()) if paths.comparisons().is_file() else None,
         alpha=params.evaluate.alpha, verdict_metric=params.evaluate.verdict_metric)

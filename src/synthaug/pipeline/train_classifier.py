@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -56,7 +55,7 @@ def run(params: Params, method: str) -> dict[str, Any]:
     sx, sy = synthetic_set(recipe.pool, recipe.filter)
     x = torch.cat([tx, sx])
     y = torch.cat([one_hot(ty, train.num_classes), sy])
-    transform = TraditionalAugment(**asdict(tc.traditional)) if recipe.transform == "traditional" else None
+    transform = TraditionalAugment(**tc.traditional.model_dump()) if recipe.transform == "traditional" else None
     models = []
     for seed in tc.seeds:
         torch.manual_seed(seed)  # each seed's initialisation, as if trained alone

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Any
 
 from ..augment import one_hot
@@ -21,7 +20,7 @@ from ..training.tracking import epoch_logger
 def generator_run(params: Params, kind: str, train: Dataset) -> GeneratorRun:
     """The training specification of one generator kind from the params."""
     tg, base = params.train_gan, params.base
-    sub = asdict(getattr(tg, kind))
+    sub = getattr(tg, kind).model_dump()
     common = {"num_classes": train.num_classes, "channels": train.channels,
               "image_size": train.image_size}
     arch_keys = {"cgan": ("z_dim", "width"), "cvae": ("z_dim", "hidden"),
