@@ -33,7 +33,7 @@ from synthaug.pipeline.evaluate import headline
 GENERATOR_BRANCH = ["prepare_data", "train_extractor", "train_gan@cgan",
                     "select_checkpoint@cgan", "generate@cgan", "filter_synthetic@cgan"]
 AFTER_GENERATE = ["generate@cgan", "filter_synthetic@cgan", "train_classifier@gan_selective",
-                  "evaluate", "report"]
+                  "oversample", "evaluate", "report"]  # oversample: the same budget as generate
 HEADLINE = "metrics/evaluate/headline.json"
 
 
