@@ -26,6 +26,10 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 GENERATOR_KINDS = ("cgan", "cvae", "ae")
+# Image sides the generators reach: a start map of s0 = 4..7 px doubled k times (8 = 4 x 2,
+# 28 = 7 x 4, 224 = 7 x 32), multiples of 4 only, up to 256 (synthaug.models.generators).
+IMAGE_SIZES = tuple(sorted({s0 * 2**k for s0 in range(4, 8) for k in range(1, 7)
+                            if s0 * 2**k % 4 == 0 and s0 * 2**k <= 256}))
 FILTERS = ("all", "random", "entropy", "distance", "distance_single", "selective")
 
 
@@ -51,16 +55,14 @@ class Base:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # classifier arithmetic; auto: bf16 where
     # the hardware has it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32
-    image_size: int = 16  # square side in pixels; a multiple of 4, at least 8
+    image_size: int = 16  # square side in pixels: one of IMAGE_SIZES (8, 12, 16, 20, 24, 28, 32,
+    # 40, 48, 56, 64, 80, ..., 128, ..., 224, 256); 224 and 256 are for a GPU
 
     def validate(self, key: str) -> None:
         _check(self.seed >= 0, f"{key}.seed", self.seed, ">= 0 (NumPy seeds must be non-negative)")
-        _check(
-            self.image_size >= 8 and self.image_size % 4 == 0,
-            f"{key}.image_size",
-            self.image_size,
-            "a multiple of 4 and at least 8 (the generators upsample x4 from size/4)",
-        )
+        _check(self.image_size in IMAGE_SIZES, f"{key}.image_size", self.image_size,
+               "a multiple of 4, at least 8 and at most 256, that the generators reach by "
+               "doubling a start map of 4 to 7 px: one of " + ", ".join(map(str, IMAGE_SIZES)))
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class PrepareData:
     val_per_class: int = 15  # validation images per class when the source has none
     train_fraction: float = 1.0  # stratified fraction of the remaining training images
     train_cap: int | list[int] | None = None  # per-class cap: one int, or one cap per class
+    resize: Literal["squash", "crop", "pad"] = "squash"  # images not of base.image_size: squash
+    # (stretch to the square), crop (centre square of the short side) or pad (black borders)
+    class_names: list[str] | None = None  # names of classes 0..K-1 in the report and tables
 
     def validate(self, key: str) -> None:
         _check(self.test_size > 0, f"{key}.test_size", self.test_size, "> 0")
@@ -90,6 +95,10 @@ class PrepareData:
         if self.source == "medmnist":
             _check(self.path.endswith(".npz"), f"{key}.path", self.path,
                    "a path to the .npz file (required when source is 'medmnist')")
+        names = self.class_names  # their number is checked against the data in prepare_data
+        _check(names is None or (len(names) >= 1 and len(set(names)) == len(names)
+                                 and all(n.strip() for n in names)),
+               f"{key}.class_names", names, "null, or a list of distinct non-empty names")
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,9 @@ class CGAN:
     """Class-conditional GAN: hinge loss, spectral-norm projection discriminator."""
 
     z_dim: int = 64
-    width: int = 32
+    width: int = 32  # channels at the image's resolution; doubled at each halving of it, so
+    # resolution r has min(width * image_size / r, max_width) channels (generator and critic)
+    max_width: int = 256  # the cap of that schedule
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.0
@@ -163,17 +174,18 @@ class CGAN:
     diffaug: bool = True  # differentiable augmentation of the discriminator's inputs
 
     def validate(self, key: str) -> None:
-        _check_fields(self, key, ("z_dim", "width"), lambda v: v >= 1, ">= 1")
+        _check_fields(self, key, ("z_dim", "width", "max_width"), lambda v: v >= 1, ">= 1")
         _check_fields(self, key, ("lr_g", "lr_d"), lambda v: v > 0, "> 0")
         _check_fields(self, key, ("beta1", "beta2", "ema"), lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 @dataclass(frozen=True)
 class CVAE:
-    """Conditional VAE (MLP encoder/decoder)."""
+    """Conditional VAE (MLP or convolutional encoder/decoder)."""
 
     z_dim: int = 16
     hidden: int = 256
+    arch: Literal["auto", "mlp", "conv"] = "auto"  # auto: MLP up to 32 px, convolutional above
     lr: float = 1e-3
     beta: float = 1.0  # weight of the KL term
 
@@ -189,6 +201,7 @@ class AE:
 
     z_dim: int = 16
     hidden: int = 256
+    arch: Literal["auto", "mlp", "conv"] = "auto"  # auto: MLP up to 32 px, convolutional above
     lr: float = 1e-3
     noise: float = 0.5  # code perturbation, in units of the per-dimension code std
 
