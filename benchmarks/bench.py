@@ -2,6 +2,8 @@
 
     python benchmarks/bench.py            # micro-benchmarks (about a minute)
     python benchmarks/bench.py --repro    # also the whole default `dvc repro` in a temp copy
+    python benchmarks/bench.py --sizes    # also seconds per epoch at 28/64/128 px and the peak
+                                          # memory of every stage at 128 px (about 15 min)
 
 Figures, not tests: timings depend on the machine and its load.
 Goals (issue "selective synthetic augmentation pipeline"): default `dvc repro` <= 10 min on
@@ -22,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from synthaug.augment import one_hot
@@ -121,10 +124,104 @@ def bench_repro() -> None:
           f"(goal <= 15 min with every method), peak memory of one stage {peak:,.0f} MiB")
 
 
+SIZES_BENCH = (28, 64, 128)
+
+
+def _digits_at(size: int, n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` digits at ``size`` px and their integer labels."""
+    ds = load_digits(size).train
+    return torch.from_numpy(ds.images[:n]), torch.from_numpy(ds.labels[:n])
+
+
+def bench_sizes(params: Params) -> None:
+    """Seconds per cGAN epoch and per classifier epoch at 28, 64 and 128 px (256 images, 1 core
+    if OMP_NUM_THREADS=1), with the configured networks (train_gan.cgan, train_classifier.net)."""
+    from synthaug.core.runtime import resolve_precision
+    from synthaug.models.classifier import build_classifier
+    from synthaug.training.classifier import fit_classifier
+
+    precision = resolve_precision(params.base.precision, "cpu")
+    for size in SIZES_BENCH:
+        x, labels = _digits_at(size)
+        y = one_hot(labels, 10)
+        train = load_digits(size).train.subset(range(256))
+        run = dataclasses.replace(generator_run(params, "cgan", train), epochs=2,
+                                  checkpoint_every=1, precision="fp32")
+        with tempfile.TemporaryDirectory() as tmp:
+            gan = min(r["seconds"] for r in train_generator(run, x, y, tmp))
+        sched = dataclasses.replace(params.train_classifier.schedule, epochs=3, patience=None)
+        stamps: list[float] = []
+        torch.manual_seed(0)
+        model = build_classifier(1, 10, params.train_classifier.net, size)
+        t0 = time.perf_counter()
+        fit_classifier(model, x, y, x[:50], labels[:50], sched,
+                       generator=torch.Generator().manual_seed(0), precision=precision,
+                       on_epoch=lambda row, stamps=stamps: stamps.append(time.perf_counter()))
+        clf = min(b - a for a, b in zip([t0, *stamps[:-1]], stamps, strict=True))
+        print(f"{size:>3} px, 256 images: cGAN {gan:6.2f} s/epoch (fp32), classifier "
+              f"{clf:5.2f} s/epoch ({precision}, widths {params.train_classifier.net.widths}, "
+              f"stem halvings {model.cfg.stem_down})")
+
+
+def _stage_peak_mib(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(peak resident MiB, seconds) of one stage process, from its own rusage (os.wait4)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr.read().decode()}")
+    proc.stderr.close()
+    return usage.ru_maxrss / 1024, time.perf_counter() - t0
+
+
+def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
+    """Peak memory of every stage at ``size`` px with a pool of about ``candidates`` images.
+
+    Digits at 128 px, 30 training images per class, generate.ratio chosen for 4 * 100 = 400
+    candidates per class; one epoch of every training stage (memory, not quality).
+    Goal: generate and filter_synthetic under 2 GB on the CPU.
+    """
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    per_class = candidates // 40  # selected images per class; the pool holds 4x as many
+    params["base"].update(image_size=size, device="cpu")
+    params["prepare_data"].update(train_cap=30)
+    params["train_extractor"]["schedule"].update(epochs=1)
+    params["train_gan"].update(kinds=["cgan"], epochs=1, checkpoint_every=1)
+    params["select_checkpoint"].update(n_images=64)
+    params["generate"].update(ratio=per_class / 30, pools={"cgan": {"generator": "cgan",
+                                                                    "labels": "onehot"}})
+    methods = params["train_classifier"]["methods"]
+    params["train_classifier"].update(seeds=[0], methods={m: methods[m] for m in
+                                                          ("baseline", "gan_selective")})
+    params["train_classifier"]["schedule"].update(epochs=1)
+    stages = [("prepare_data",), ("train_extractor",), ("train_gan", "cgan"),
+              ("select_checkpoint", "cgan"), ("generate", "cgan"), ("filter_synthetic", "cgan"),
+              ("train_classifier", "baseline"), ("train_classifier", "gan_selective"),
+              ("evaluate",)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SYNTHAUG_NO_PROGRESS": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for name, *args in stages:
+            peak, secs = _stage_peak_mib([sys.executable, str(ROOT / "stages" / f"{name}.py"),
+                                          *args], Path(tmp), env)
+            goal = " (goal < 2048 MiB)" if name in ("generate", "filter_synthetic") else ""
+            print(f"{size} px {'@'.join([name, *args]):<34} peak {peak:7,.0f} MiB{goal}, "
+                  f"{secs:6.1f} s")
+        with np.load(Path(tmp) / "data/pools/cgan.npz") as pool:
+            print(f"{size} px pool: {len(pool['classes'])} candidates, "
+                  f"{pool['images'].nbytes / 2**20:,.0f} MiB of images")
+
+
 def main() -> None:
     """Parse flags and run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repro", action="store_true", help="also time the default dvc repro")
+    parser.add_argument("--sizes", action="store_true",
+                        help="also epochs at 28/64/128 px and stage memory at 128 px")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -134,6 +231,9 @@ def main() -> None:
     print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     if args.repro:
         bench_repro()
+    if args.sizes:
+        bench_sizes(params)
+        bench_stage_memory()
 
 
 if __name__ == "__main__":

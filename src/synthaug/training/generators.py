@@ -230,23 +230,39 @@ def _epoch_draws(run: GeneratorRun, model: nn.Module, n: int, g: torch.Generator
     return perm, steps
 
 
-def _to_device(perm: Tensor, steps: list[dict[str, Tensor]], device: torch.device
-               ) -> tuple[Tensor, list[dict[str, Tensor]]]:
-    """Move the epoch's draws to ``device`` in one (pinned, non-blocking) copy."""
-    if device.type == "cpu":
-        return perm, steps
-    flat = [t for draw in steps for t in draw.values()]
-    packed = torch.cat([perm.float(), *[t.flatten() for t in flat]]) if flat else perm.float()
-    packed = packed.pin_memory().to(device, non_blocking=True)
-    perm_d, offset = packed[:len(perm)].long(), len(perm)
+def _pack(perm: Tensor, steps: list[dict[str, Tensor]]) -> tuple[Tensor, list[Any]]:
+    """The epoch's order and draws as one flat float tensor, and how to unpack it."""
+    layout = [[(k, t.shape) for k, t in draw.items()] for draw in steps]
+    flat = [perm.float(), *[t.float().flatten() for draw in steps for t in draw.values()]]
+    return torch.cat(flat), [len(perm), layout]
+
+
+def _unpack(packed: Tensor, layout: list[Any]) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """Invert :func:`_pack` (views into ``packed``, on its device)."""
+    n, steps = layout
+    perm, offset = packed[:n].long(), n
     out = []
     for draw in steps:
-        moved = {}
-        for k, t in draw.items():
-            moved[k] = packed[offset:offset + t.numel()].view(t.shape)
-            offset += t.numel()
-        out.append(moved)
-    return perm_d, out
+        views = {}
+        for k, shape in draw:
+            size = math.prod(shape)
+            views[k] = packed[offset:offset + size].view(shape)
+            offset += size
+        out.append(views)
+    return perm, out
+
+
+def _to_device(perm: Tensor, steps: list[dict[str, Tensor]], device: torch.device
+               ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """Move the epoch's draws to ``device`` in one pinned, non-blocking copy (CPU: as they are).
+
+    Every draw is a float (normals, uniform shifts, small integer offsets) or an index
+    below 2**24, so the float32 packing is exact.
+    """
+    if device.type == "cpu":
+        return perm, steps
+    packed, layout = _pack(perm, steps)
+    return _unpack(packed.pin_memory().to(device, non_blocking=True), layout)
 
 
 def _stored_history(history: list[dict[str, float]]) -> list[dict[str, float]]:
