@@ -14,9 +14,18 @@ Layout of ``out_dir`` (StyleGAN-like, zero-padded and step-indexed):
   same checkpoints as an uninterrupted one.
 
 A run resumes only when the fingerprint (kind, architecture, optimiser settings,
-batch size, checkpoint interval, seed and a hash of the training images) matches;
-``epochs`` is not part of it, since training to epoch 200 and then on to 300 equals
-training to 300 at once. Otherwise the folder is cleared and training starts anew.
+batch size, checkpoint interval, seed, precision, the resume format and a hash of the
+training images) matches; ``epochs`` is not part of it, since training to epoch 200 and
+then on to 300 equals training to 300 at once. Otherwise the folder is cleared and
+training starts anew.
+
+Speed: the training images stay on the device; each epoch's data order and random
+numbers are drawn at its start (one copy to a GPU); a step returns its losses as a
+device tensor, summed on the device, and the epoch's means are read once at its end
+(the only host synchronisation; non-finite losses are caught there, naming the epoch).
+The cGAN's critic sees real and generated images in one batch and computes no weight
+gradients during the generator's step; convolutional networks run channels-last; with
+``precision='bf16'`` the forward passes run under bf16 autocast.
 """
 
 from __future__ import annotations
