@@ -163,32 +163,63 @@ def bench_sizes(params: Params) -> None:
               f"stem halvings {model.cfg.stem_down})")
 
 
+PEAK_WRAPPER = """
+import atexit, runpy, sys
+def peak(path=sys.argv[1]):
+    with open("/proc/self/status") as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
+    with open(path, "w") as out:
+        out.write(str(kib))
+atexit.register(peak)
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def _stage_peak_mib(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(peak resident MiB, seconds) of one stage process, from its own rusage (os.wait4)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr.read().decode()}")
-    proc.stderr.close()
-    return usage.ru_maxrss / 1024, time.perf_counter() - t0
+    """(peak resident MiB, seconds) of one stage script run as ``python SCRIPT ARGS``.
+
+    The peak is the process's own high-water mark (VmHWM of /proc/self/status, read at
+    exit): ru_maxrss would also count the memory of this (larger) process, which a child
+    inherits across fork and exec.
+    """
+    with tempfile.NamedTemporaryFile(suffix=".kib") as peak:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, peak.name, *cmd], cwd=cwd,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd} failed:\n{proc.stderr}")
+        return int(Path(peak.name).read_text()) / 1024, seconds
+
+
+def _rgb_digits_folder(root: Path) -> None:
+    """The digits as tinted 8x8 RGB PNGs in one subfolder per class (an RGB data set)."""
+    from PIL import Image
+
+    ds = load_digits(8).train
+    tint = np.array([1.0, 0.6, 0.8])
+    for i, (img, label) in enumerate(zip(ds.images, ds.labels, strict=True)):
+        grey = (img[0] + 1.0) * 127.5
+        rgb = np.clip(grey[..., None] * tint, 0, 255).astype(np.uint8)
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb, "RGB").save(root / str(label) / f"{i:04d}.png")
 
 
 def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
-    """Peak memory of every stage at ``size`` px with a pool of about ``candidates`` images.
+    """Peak memory of every stage at ``size`` px with a pool of about ``candidates`` RGB images.
 
-    Digits at 128 px, 30 training images per class, generate.ratio chosen for 4 * 100 = 400
-    candidates per class; one epoch of every training stage (memory, not quality).
-    Goal: generate and filter_synthetic under 2 GB on the CPU.
+    The digits as RGB images at 128 px, 30 training images per class, generate.ratio chosen
+    for 4 * 100 = 400 candidates per class; one epoch of every training stage (memory, not
+    quality). Goal: generate and filter_synthetic under 2 GB on the CPU.
     """
     import yaml
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     per_class = candidates // 40  # selected images per class; the pool holds 4x as many
     params["base"].update(image_size=size, device="cpu")
-    params["prepare_data"].update(train_cap=30)
+    params["prepare_data"].update(source="folder", path="raw", train_cap=30)
     params["train_extractor"]["schedule"].update(epochs=1)
     params["train_gan"].update(kinds=["cgan"], epochs=1, checkpoint_every=1)
     params["select_checkpoint"].update(n_images=64)
@@ -204,10 +235,11 @@ def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
               ("evaluate",)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SYNTHAUG_NO_PROGRESS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
+        _rgb_digits_folder(Path(tmp) / "raw")
         (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         for name, *args in stages:
-            peak, secs = _stage_peak_mib([sys.executable, str(ROOT / "stages" / f"{name}.py"),
-                                          *args], Path(tmp), env)
+            peak, secs = _stage_peak_mib([str(ROOT / "stages" / f"{name}.py"), *args], Path(tmp),
+                                         env)
             goal = " (goal < 2048 MiB)" if name in ("generate", "filter_synthetic") else ""
             print(f"{size} px {'@'.join([name, *args]):<34} peak {peak:7,.0f} MiB{goal}, "
                   f"{secs:6.1f} s")
@@ -222,6 +254,8 @@ def main() -> None:
     parser.add_argument("--repro", action="store_true", help="also time the default dvc repro")
     parser.add_argument("--sizes", action="store_true",
                         help="also epochs at 28/64/128 px and stage memory at 128 px")
+    parser.add_argument("--stage-memory", action="store_true",
+                        help="also the stage memory at 128 px (the second half of --sizes)")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -233,6 +267,8 @@ def main() -> None:
         bench_repro()
     if args.sizes:
         bench_sizes(params)
+        bench_stage_memory()
+    elif args.stage_memory:
         bench_stage_memory()
 
 
