@@ -493,3 +493,20 @@ def test_grouped_member_equals_the_plain_classifier_with_a_strided_stem(size: in
         torch.testing.assert_close(out[g], ref, atol=1e-5, rtol=1e-4)
     states = grouped.to_state_dicts()
     assert states[0].keys() == plain[0].state_dict().keys()
+
+
+def test_224_px_the_gpu_size() -> None:
+    """224 = 7 x 32: a 7x7 start map doubled five times; the ResNet-34 stem halves twice."""
+    g_net = CGANGenerator(K, 3, 224, z_dim=8, width=2, max_width=16)
+    d_net = ProjectionDiscriminator(K, 3, 224, width=2, max_width=16)
+    y = one_hot([1])
+    with torch.no_grad():
+        x = g_net(torch.randn(1, 8), y)
+        assert x.shape == (1, 3, 224, 224) and d_net.net(x).shape[-2:] == (7, 7)
+        vae = build_generator("cvae", num_classes=K, channels=3, image_size=224, z_dim=4, hidden=16)
+        assert vae.sample(y, gen()).shape == (1, 3, 224, 224)
+    net = type("Net", (), {"blocks": [1, 1, 1, 1], "widths": [4, 4, 8, 8], "dropout": 0.5})
+    clf = build_classifier(3, K, net, image_size=224).eval()
+    assert clf.cfg.stem_down == 2
+    with torch.no_grad():
+        assert clf.head(clf.trunk(x)[0])[2].shape[-2:] == (7, 7)
