@@ -13,7 +13,8 @@ s0 = 4 to 7 px doubled k times up to the image side (16 = 4 x 4, 28 = 7 x 4, 64 
 mirrors it down to s0; resolution r carries ``min(width * image_size / r, max_width)``
 channels (:func:`channel_plan`), so the full-resolution layers stay narrow and the coarse
 ones wide, and the cost per layer stays about constant as the image grows. At 16 and 28
-px the networks are the ones of earlier versions (same layers, same initialisation).
+px, with the default widths, every network is the one of earlier versions (same layers,
+same parameter names and the same initialisation for a seed).
 
 The cVAE and AE are MLPs up to 32 px and convolutional above (``arch='auto'``): an MLP's
 first and last layers hold C * S^2 * hidden weights (0.8 M at 32 px RGB, 3.1 M at 64 px,
