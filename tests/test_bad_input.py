@@ -104,6 +104,15 @@ BAD_VALUES = [
      ["train_gan.checkpoint_every", "11", "at most train_gan.epochs (10)"]),
     ("image-size-odd", "base.image_size", 10, ["base.image_size", "10", "multiple of 4"]),
     ("image-size-small", "base.image_size", 4, ["base.image_size", "4", "at least 8"]),
+    ("image-size-unreachable", "base.image_size", 36,
+     ["base.image_size", "36", "start map of 4 to 7 px", "32, 40, 48", "224, 256"]),
+    ("image-size-large", "base.image_size", 512, ["base.image_size", "512", "at most 256"]),
+    ("resize-mode", "prepare_data.resize", "stretch",
+     ["prepare_data.resize", "'stretch'", "'squash', 'crop', 'pad'"]),
+    ("class-names-repeat", "prepare_data.class_names", ["a", "a"],
+     ["prepare_data.class_names", "['a', 'a']", "distinct"]),
+    ("cgan-max-width", "train_gan.cgan.max_width", 0, ["train_gan.cgan.max_width", "0", ">= 1"]),
+    ("cvae-arch", "train_gan.cvae.arch", "unet", ["train_gan.cvae.arch", "'unet'", "'conv'"]),
     ("seeds-empty", "train_classifier.seeds", [], ["train_classifier.seeds", "[]", "non-empty"]),
     ("seeds-negative", "train_classifier.seeds", [-1], ["train_classifier.seeds", "[-1]", ">= 0"]),
     ("base-seed-negative", "base.seed", -1, ["base.seed", "-1", ">= 0"]),
@@ -348,11 +357,12 @@ def test_split_file_with_float_labels(tmp_path):
     assert "s.npz: key 'labels' must be integers, got dtype float64" in msg
 
 
-def test_folder_images_of_mixed_sizes(tmp_path):
+def test_folder_images_of_mixed_sizes_are_resized_with_a_warning(tmp_path, caplog):
     root = folder(tmp_path / "imgs", {"a": 2})
     png(root / "b" / "big.png", size=12)
-    msg = data_error(load_folder, root, 8)
-    assert "images of mixed sizes" in msg and "a/a_0.png is 6x6, b/big.png is 12x12" in msg
+    assert load_folder(root, 8, resize="crop").train.images.shape == (3, 1, 8, 8)
+    assert "images of 2 sizes" in caplog.text and "6x6 (2), 12x12 (1)" in caplog.text
+    assert "prepare_data.resize = crop" in caplog.text
 
 
 def test_folder_images_of_mixed_channel_counts(tmp_path):
@@ -501,8 +511,10 @@ def outputs(project: Path) -> list[str]:
     ("evaluate.positive_class", 10, "'evaluate.positive_class' = 10 is not a class"),
     ("filter_synthetic.pca_dim", 6, "'filter_synthetic.pca_dim' = 6 is not allowed: at most 5"),
     ("generate.budget", "balanced", "'generate.budget' = 'balanced' with 'generate.ratio' = 0.05"),
+    ("prepare_data.class_names", ["zero", "one"],
+     "'prepare_data.class_names' has 2 name(s) but the data has 10 classes"),
 ], ids=["late-section-typo", "checkpoint-every", "positive-class", "pca-dim-for-the-data",
-        "balanced-budget-zero"])
+        "balanced-budget-zero", "class-names-count"])
 def test_stage_rejects_bad_params_and_writes_nothing(stage_project, key, value, culprit):
     params = with_key(TINY, key, value)
     if key == "generate.budget":  # round(0.05 * 6) = 0 images for the largest class

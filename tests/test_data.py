@@ -11,10 +11,12 @@ from PIL import Image
 from synthaug.core.errors import ConfigError, DataError
 from synthaug.data.dataset import Dataset, SplitData, load_split, save_split, validate_dataset
 from synthaug.data.sources import (
+    fit_image,
     load_digits,
     load_folder,
     load_medmnist,
     load_source,
+    name_classes,
     resize_images,
 )
 from synthaug.data.splits import (
@@ -171,11 +173,54 @@ def test_folder_missing_and_empty(tmp_path):
         load_folder(root, 8)
 
 
-def test_folder_mixed_sizes(tmp_path):
-    root = make_folder(tmp_path / "imgs", {"a": 1})
+@pytest.mark.parametrize("mode", ["squash", "crop", "pad"])
+def test_folder_mixed_sizes_and_aspect_ratios_are_resized(tmp_path, caplog, mode):
+    root = make_folder(tmp_path / "imgs", {"a": 2})
     write_png(root / "b" / "big.png", size=(32, 32))
-    with pytest.raises(DataError, match=r"img0.png is 6x6, b/big.png is 32x32"):
-        load_folder(root, 8)
+    write_png(root / "b" / "wide.png", size=(40, 10))
+    data = load_folder(root, 8, resize=mode)
+    assert data.train.images.shape == (4, 1, 8, 8) and data.train.labels.tolist() == [0, 0, 1, 1]
+    assert "images of 3 sizes" in caplog.text and "6x6 (2)" in caplog.text
+    assert f"prepare_data.resize = {mode}" in caplog.text
+
+
+def test_fit_image_modes_closed_form():
+    row = np.array([10, 20, 30, 40], np.uint8)
+    img = np.tile(row, (2, 1))  # 2 high, 4 wide
+    assert fit_image(img, 2, "crop").tolist() == [[20, 30], [20, 30]]  # the centred 2x2 square
+    padded = fit_image(img, 4, "pad")  # black rows above and below, no scaling
+    assert padded.tolist() == [[0] * 4, row.tolist(), row.tolist(), [0] * 4]
+    squashed = fit_image(img, 4, "squash")  # stretched vertically: every column stays constant
+    assert (squashed == squashed[0]).all() and squashed.shape == (4, 4)
+    rgb = np.zeros((3, 5, 3), np.uint8)
+    assert all(fit_image(rgb, 4, m).shape == (4, 4, 3) for m in ("squash", "crop", "pad"))
+    square = RNG.integers(0, 256, (6, 6), dtype=np.uint8)
+    assert np.array_equal(fit_image(square, 4, "crop"), fit_image(square, 4, "squash"))
+    assert np.array_equal(fit_image(square, 4, "pad"), fit_image(square, 4, "squash"))
+    assert fit_image(square, 6, "pad") is square  # the right size already: untouched
+    with pytest.raises(ConfigError, match="prepare_data.resize"):
+        fit_image(square, 4, "stretch")
+
+
+def test_medmnist_plus_sizes_read_as_they_are(tmp_path, caplog):
+    path = write_npz(tmp_path, name="pathmnist_64.npz", **medmnist_arrays(rgb=True, size=64))
+    data = load_medmnist(path, 64)
+    assert data.train.images.shape == (12, 3, 64, 64) and "resizing" not in caplog.text
+    data = load_medmnist(path, 28)
+    assert data.test.images.shape == (12, 3, 28, 28)
+    assert "images are 64x64 px (width x height) but base.image_size is 28" in caplog.text
+    assert "set base.image_size=64 to use them as they are" in caplog.text
+
+
+def test_class_names_name_every_split(tmp_path):
+    data = load_medmnist(write_npz(tmp_path, **medmnist_arrays()), 8)
+    named = name_classes(data, ["normal", "benign", "malignant"])
+    for ds in (named.train, named.val, named.test):
+        assert ds.class_names == ["normal", "benign", "malignant"]
+    assert name_classes(data, None) is data
+    with pytest.raises(ConfigError, match=r"prepare_data.class_names' has 2 name\(s\) but the data "
+                                          r"has 3 classes"):
+        name_classes(data, ["a", "b"])
 
 
 def test_folder_mixed_channels(tmp_path):

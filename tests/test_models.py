@@ -9,17 +9,27 @@ import torch
 import torch.nn.functional as F
 
 from synthaug.core.errors import ConfigError, DataError
-from synthaug.models.classifier import ClassifierConfig, ResNetClassifier, mc_dropout
+from synthaug.core.params import IMAGE_SIZES
+from synthaug.models.classifier import (
+    ClassifierConfig,
+    ResNetClassifier,
+    build_classifier,
+    mc_dropout,
+    stem_halvings,
+)
 from synthaug.models.generators import (
     AutoEncoder,
     CGANGenerator,
     ConditionalVAE,
     ProjectionDiscriminator,
     build_generator,
+    channel_plan,
     d_hinge_loss,
     diff_augment,
     g_hinge_loss,
+    resolution_plan,
 )
+from synthaug.models.grouped import GroupedResNet
 
 K = 3  # classes in the toy problems
 
@@ -310,3 +320,193 @@ def test_direct_constructors() -> None:
     assert isinstance(make("cgan"), CGANGenerator)
     assert isinstance(make("cvae"), ConditionalVAE)
     assert isinstance(make("ae"), AutoEncoder)
+
+
+# ------------------------------------------------------------------ sizes (8 to 128 px)
+
+SIZES = [8, 28, 64, 128]
+# (resolution, channels) from the start map to the image for width 4, cap 16: the channels
+# double at each halving of the resolution, up to the cap (written out, not computed)
+CGAN_PLANS = {
+    8: [(4, 8), (8, 4)],
+    28: [(7, 16), (14, 8), (28, 4)],
+    64: [(4, 16), (8, 16), (16, 16), (32, 8), (64, 4)],
+    128: [(4, 16), (8, 16), (16, 16), (32, 16), (64, 8), (128, 4)],
+}
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cgan_and_critic_follow_the_resolution_plan(size: int, channels: int) -> None:
+    z, plan = 8, CGAN_PLANS[size]
+    assert channel_plan(size, 4, 16) == plan
+    g_net = CGANGenerator(K, channels, size, z_dim=z, width=4, max_width=16)
+    d_net = ProjectionDiscriminator(K, channels, size, width=4, max_width=16)
+    y = one_hot([0, 2])
+    x = g_net(torch.randn(2, z), y)
+    assert x.shape == (2, channels, size, size)
+    (s0, c0), widths = plan[0], [c for _, c in plan]
+    assert d_net.net(x).shape == (2, c0, s0, s0) and d_net(x, y).shape == (2,)
+    # generator: embedding, linear to the start map, BN, one 3x3 conv + BN per doubling, output conv
+    ups = sum(9 * a * b + 2 * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    expected_g = K * z + (2 * z + 1) * c0 * s0 * s0 + 2 * c0 + ups + 9 * widths[-1] * channels + channels
+    assert n_params(g_net) == expected_g
+    # critic: 3x3 conv at full size, per halving a 4x4 stride-2 and a 3x3 conv, linear + projection
+    rev = widths[::-1]
+    downs = sum(16 * a * b + b + 9 * b * b + b for a, b in zip(rev[:-1], rev[1:], strict=True))
+    assert n_params(d_net) == 9 * channels * rev[0] + rev[0] + downs + c0 + 1 + K * c0
+
+
+def test_cgan_at_16_and_28_px_is_the_earlier_network() -> None:
+    """Same layers as the fixed two-upsampling design of earlier versions (widths 4w, 2w, w)."""
+    for size, s0 in ((16, 4), (28, 7)):
+        g_net = CGANGenerator(K, 1, size, z_dim=64, width=32)
+        convs = [m for m in g_net.net if isinstance(m, torch.nn.Conv2d)]
+        assert (g_net.s0, g_net.c0) == (s0, 128)
+        assert [tuple(c.weight.shape[:2]) for c in convs] == [(64, 128), (32, 64), (1, 32)]
+        d_net = ProjectionDiscriminator(K, 1, size, width=32)
+        d_convs = [m for m in d_net.net if isinstance(m, torch.nn.Conv2d)]
+        assert [tuple(c.weight.shape[:3]) for c in d_convs] == [
+            (32, 1, 3), (64, 32, 4), (64, 64, 3), (128, 64, 4), (128, 128, 3)]
+
+
+@pytest.mark.parametrize("size", [36, 44, 4, 10, 512, 30])
+def test_unreachable_image_size_names_base_image_size_and_the_allowed_values(size: int) -> None:
+    with pytest.raises(ConfigError) as err:
+        resolution_plan(size)
+    msg = str(err.value)
+    assert "base.image_size" in msg and repr(size) in msg
+    assert "8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128" in msg
+
+
+def test_resolution_plan_start_maps() -> None:
+    assert [resolution_plan(s) for s in (8, 12, 16, 28, 56, 64, 128, 224)] == [
+        (4, 1), (6, 1), (4, 2), (7, 2), (7, 3), (4, 4), (4, 5), (7, 5)]
+    assert all(4 <= resolution_plan(s)[0] <= 7 for s in IMAGE_SIZES)
+
+
+# conv cVAE/AE plans for hidden 32: width hidden // 8 = 4, cap 32
+VAE_PLANS = {64: [4, 8, 16, 32, 32], 128: [4, 8, 16, 32, 32, 32]}  # full resolution first
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kind", ["cvae", "ae"])
+def test_vae_and_ae_shapes_and_parameter_counts(kind: str, size: int, channels: int) -> None:
+    z, h = 4, 32
+    kw = {"num_classes": K, "channels": channels, "image_size": size, "z_dim": z, "hidden": h}
+    model = build_generator(kind, **kw).eval()
+    k_in = K if kind == "cvae" else 0  # the label joins the encoder and decoder inputs
+    if size <= 32:  # auto: MLP
+        assert isinstance(model.features, torch.nn.Flatten)
+        d = channels * size * size
+        enc = (d + k_in) * h + h + h * h + h
+        dec = (z + k_in) * h + h + h * h + h + h * d + d
+        head = 2 * (h * z + z) if kind == "cvae" else h * z + z
+    else:
+        widths = VAE_PLANS[size]
+        s0 = resolution_plan(size)[0]
+        flat = widths[-1] * s0 * s0
+        convs = 9 * channels * widths[0] + widths[0] + sum(
+            16 * a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+        enc = convs + (flat + k_in) * h + h
+        ups = sum(9 * a * b + b for a, b in zip(widths[:0:-1], widths[-2::-1], strict=True))
+        dec = (z + k_in) * h + h + h * flat + flat + ups + 9 * widths[0] * channels + channels
+        head = 2 * (h * z + z) if kind == "cvae" else h * z + z
+    assert n_params(model) == enc + head + dec
+    x = images(3, channels, size)
+    y = one_hot([0, 1, 2])
+    if kind == "ae":
+        model.set_codes(x, torch.tensor([0, 1, 2]))
+        assert model.encode(x).shape == (3, z)
+    else:
+        mu, logvar = model.encode(x, y)
+        assert mu.shape == logvar.shape == (3, z)
+    with torch.no_grad():
+        out = model.sample(y, gen())
+    assert out.shape == (3, channels, size, size) and out.abs().max() <= 1
+
+
+def test_vae_arch_can_be_forced() -> None:
+    conv = build_generator("cvae", num_classes=K, channels=1, image_size=8, z_dim=4, hidden=16,
+                           arch="conv")
+    mlp = build_generator("ae", num_classes=K, channels=1, image_size=64, z_dim=4, hidden=16,
+                          arch="mlp")
+    assert not isinstance(conv.features, torch.nn.Flatten)
+    assert isinstance(mlp.features, torch.nn.Flatten)
+    with pytest.raises(ConfigError, match="arch"):
+        build_generator("ae", num_classes=K, channels=1, image_size=8, arch="unet")
+
+
+# last feature map (after the third stage) per image size: at most 8 px per side
+LAST_MAP = {8: 2, 16: 4, 28: 7, 32: 8, 64: 8, 128: 8}
+
+
+@pytest.mark.parametrize("size", SIZES + [16, 32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_classifier_downsamples_large_images(size: int, channels: int) -> None:
+    net = type("Net", (), {"blocks": [1, 1, 1], "widths": [4, 8, 8], "dropout": 0.5})
+    model = build_classifier(channels, K, net, image_size=size).eval()
+    assert model.cfg.stem_down == {64: 1, 128: 2}.get(size, 0)
+    h, acts = model.trunk(images(2, channels, size))
+    logits, feats, act = model.head(h)
+    assert act.shape == (2, 8, LAST_MAP[size], LAST_MAP[size]) and logits.shape == (2, K)
+    # the stem's stride and pools add no parameter: the count is that of the plain layout
+    # stem, block 4->4, block 4->8 (stride 2, 1x1 shortcut), block 8->8 (stride 2, 1x1 shortcut)
+    convs = 9 * channels * 4 + 2 * 9 * 4 * 4 + (9 * 4 * 8 + 9 * 8 * 8 + 4 * 8) + \
+        (2 * 9 * 8 * 8 + 8 * 8)
+    bns = 2 * (4 + 2 * 4 + 3 * 8 + 3 * 8)
+    assert n_params(model) == convs + bns + 8 * K + K
+
+
+def test_stem_halvings() -> None:
+    assert [stem_halvings(s, 3) for s in (8, 16, 28, 32, 40, 64, 128, 224)] == [
+        0, 0, 0, 0, 1, 1, 2, 3]
+    assert [stem_halvings(s, 4) for s in (28, 64, 128, 224)] == [0, 0, 1, 2]
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_grouped_member_equals_the_plain_classifier_with_a_strided_stem(size: int) -> None:
+    net = type("Net", (), {"blocks": [1, 1], "widths": [4, 8], "dropout": 0.5})
+    torch.manual_seed(0)
+    plain = [build_classifier(1, K, net, image_size=size) for _ in range(2)]
+    grouped = GroupedResNet(plain)
+    x = torch.stack([images(3, 1, size, seed=s) for s in range(2)])  # (G, B, C, H, W)
+    for m in plain:
+        m.eval()
+    grouped.eval()
+    with torch.no_grad():
+        out = grouped(x)
+        for g, m in enumerate(plain):
+            torch.testing.assert_close(out[g], m(x[g]), atol=1e-5, rtol=1e-4)
+    # training mode: batch statistics per member, dropout masks from each member's generator
+    for m in plain:
+        m.train()
+    grouped.train()
+    out = grouped(x, [gen(10), gen(11)])
+    for g, m in enumerate(plain):
+        ref = m.head(m.trunk(x[g])[0], mc_generator=gen(10 + g))[0]
+        torch.testing.assert_close(out[g], ref, atol=1e-5, rtol=1e-4)
+    states = grouped.to_state_dicts()
+    assert states[0].keys() == plain[0].state_dict().keys()
+
+
+def test_224_px_the_gpu_size() -> None:
+    """224 = 7 x 32: a 7x7 start map doubled five times; the ResNet-34 stem halves twice."""
+    g_net = CGANGenerator(K, 3, 224, z_dim=8, width=2, max_width=16)
+    d_net = ProjectionDiscriminator(K, 3, 224, width=2, max_width=16)
+    y = one_hot([1])
+    with torch.no_grad():
+        x = g_net(torch.randn(1, 8), y)
+        assert x.shape == (1, 3, 224, 224) and d_net.net(x).shape[-2:] == (7, 7)
+        vae = build_generator("cvae", num_classes=K, channels=3, image_size=224, z_dim=4, hidden=16)
+        assert vae.sample(y, gen()).shape == (1, 3, 224, 224)
+    net = type("Net", (), {"blocks": [1, 1, 1, 1], "widths": [4, 4, 8, 8], "dropout": 0.5})
+    clf = build_classifier(3, K, net, image_size=224).eval()
+    assert clf.cfg.stem_down == 2
+    with torch.no_grad():
+        assert clf.head(clf.trunk(x)[0])[2].shape[-2:] == (7, 7)

@@ -2,6 +2,9 @@
 
 Sampling is seeded per purpose and per class (never from the global RNG), so a pool
 is reproducible and the images of one class do not depend on the counts of another.
+Generators run on batches of about :data:`PIXELS_PER_BATCH` pixels (512 images at 16 px
+on a CPU, 8 at 128 px), so memory stays bounded at any image size; a pool is written
+batch by batch into one preallocated array (no concatenated copies).
 """
 
 from __future__ import annotations
@@ -34,14 +37,37 @@ def class_seed(seed: int, purpose: int, cls: int) -> int:
     return (seed * 1_000_003 + purpose * 10_007 + cls) % 2**63
 
 
+PIXELS_PER_BATCH = {"cpu": 2**17, "cuda": 2**20}  # image pixels per generator call
+
+
+def sample_batch_size(image_size: int, device: torch.device | str = "cpu") -> int:
+    """Images per generator call at ``image_size``: about PIXELS_PER_BATCH pixels, 8 to 512.
+
+    The widest activations of the generators scale with the image's area (channel
+    schedules keep channels x area about constant per layer), so a fixed pixel budget
+    bounds their memory: about 8 MiB per 128-px image in the cGAN's last layers.
+    """
+    budget = PIXELS_PER_BATCH.get(torch.device(device).type, PIXELS_PER_BATCH["cpu"])
+    return int(min(512, max(8, budget // image_size**2)))
+
+
 @torch.no_grad()
-def sample_images(model: nn.Module, y: Tensor, seed: int, batch_size: int = 512,
-                  device: torch.device | str = "cpu") -> Tensor:
-    """Images for label vectors ``y`` (N, C) with one seeded generator, on the CPU."""
+def sample_images(model: nn.Module, y: Tensor, seed: int, batch_size: int | None = None,
+                  device: torch.device | str = "cpu", out: np.ndarray | None = None) -> Tensor:
+    """Images for label vectors ``y`` (N, C) with one seeded generator, on the CPU.
+
+    ``batch_size`` None picks :func:`sample_batch_size`. With ``out`` (a float32 array of
+    N images) the batches are written into it and a tensor sharing its memory is returned.
+    """
     g = torch.Generator().manual_seed(seed)
-    out = [model.sample(y[i:i + batch_size].to(device), g).float().cpu()
-           for i in range(0, len(y), batch_size)]
-    return torch.cat(out) if out else torch.empty(0)
+    size = model.config["image_size"]
+    batch_size = batch_size or sample_batch_size(size, device)
+    if out is None:
+        out = np.empty((len(y), model.config["channels"], size, size), np.float32)
+    for i in range(0, len(y), batch_size):
+        batch = model.sample(y[i:i + batch_size].to(device, non_blocking=True), g)
+        out[i:i + len(batch)] = batch.float().cpu().numpy()
+    return torch.from_numpy(out)
 
 
 def fid_labels(train_labels: np.ndarray, num_classes: int, n: int, seed: int) -> Tensor:
@@ -68,27 +94,30 @@ def generate_pool(
     GeMix soft label whose major class is c (the soft label is the training target).
     Returns arrays images (N, C, H, W), targets (N, classes), classes (N,), budget.
     """
-    images, targets, classes = [], [], []
-    for c in range(num_classes):
-        n = int(4 * budget[c])
+    counts = [int(4 * b) for b in budget[:num_classes]]
+    size, channels = model.config["image_size"], model.config["channels"]
+    images = np.empty((sum(counts), channels, size, size), np.float32)
+    targets, classes, bad, start = [], [], [], 0
+    for c, n in enumerate(counts):
         cls = torch.full((n,), c, dtype=torch.long)
         if labels == "gemix":
             g = torch.Generator().manual_seed(class_seed(seed, 2, c))
             y, _ = gemix_labels(cls, num_classes, generator=g, **(gemix or {}))
         else:
             y = one_hot(cls, num_classes)
-        images.append(sample_images(model, y, class_seed(seed, 1, c), device=device))
+        block = images[start:start + n]
+        sample_images(model, y, class_seed(seed, 1, c), device=device, out=block)
+        bad += [c] * int((~np.isfinite(block.reshape(n, -1)).all(1)).sum())
         targets.append(y)
         classes.append(cls)
-    pool = {
-        "images": torch.cat(images).numpy().astype(np.float32),
+        start += n
+    if bad:
+        raise TrainingError(
+            f"the generator produced {len(bad)} non-finite image(s), the first of class "
+            f"{bad[0]}; choose another checkpoint or retrain the generator")
+    return {
+        "images": images,
         "targets": torch.cat(targets).numpy().astype(np.float32),
         "classes": torch.cat(classes).numpy().astype(np.int64),
         "budget": np.asarray(budget, dtype=np.int64),
     }
-    bad = np.flatnonzero(~np.isfinite(pool["images"]).reshape(len(pool["images"]), -1).all(1))
-    if bad.size:
-        raise TrainingError(
-            f"the generator produced {bad.size} non-finite image(s), the first of class "
-            f"{int(pool['classes'][bad[0]])}; choose another checkpoint or retrain the generator")
-    return pool

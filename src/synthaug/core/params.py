@@ -26,6 +26,11 @@ from pydantic_core import PydanticCustomError
 from .errors import ConfigError
 
 Kind = Literal["cgan", "cvae", "ae"]  # generator kinds
+# Image sides the generators reach: a start map of s0 = 4..7 px doubled k times (8 = 4 x 2,
+# 28 = 7 x 4, 224 = 7 x 32), multiples of 4 only, up to 256 (synthaug.models.generators).
+IMAGE_SIZES = tuple(sorted({s0 * 2**k for s0 in range(4, 8) for k in range(1, 7)
+                            if s0 * 2**k % 4 == 0 and s0 * 2**k <= 256}))
+Arch = Literal["auto", "mlp", "conv"]  # cVAE/AE networks; auto: MLP up to 32 px, convolutional above
 RESERVED_POOLS = ("none", "oversample")  # none: no synthetic set; oversample: copies of real images
 Pos = Annotated[int, Field(ge=1)]
 NonNeg = Annotated[int, Field(ge=0)]
@@ -68,11 +73,14 @@ class Base(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # classifier arithmetic; auto: bf16 where
     # the hardware has it natively (CUDA, CPUs with AVX512-BF16 or AMX), else fp32
-    image_size: int = Field(16, json_schema_extra={"minimum": 8, "multipleOf": 4})  # square side
+    image_size: int = Field(16, json_schema_extra={"enum": list(IMAGE_SIZES)})  # square side in
+    # pixels: one of IMAGE_SIZES (8, 12, 16, 20, 24, 28, 32, 40, ..., 128, ..., 224, 256); 224 and
+    # 256 are for a GPU
 
     def rules(self) -> None:
-        _check(self.image_size >= 8 and self.image_size % 4 == 0, "image_size", self.image_size,
-               "a multiple of 4 and at least 8 (the generators upsample x4 from size/4)")
+        _check(self.image_size in IMAGE_SIZES, "image_size", self.image_size,
+               "a multiple of 4, at least 8 and at most 256, that the generators reach by "
+               "doubling a start map of 4 to 7 px: one of " + ", ".join(map(str, IMAGE_SIZES)))
 
 
 class PrepareData(Section):
@@ -85,6 +93,9 @@ class PrepareData(Section):
     train_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0  # stratified fraction of the rest
     train_cap: Pos | Annotated[list[Pos], Field(min_length=1)] | None = [
         5, 8, 11, 13, 16, 19, 22, 24, 27, 30]  # per-class cap: one int, or one cap per class
+    resize: Literal["squash", "crop", "pad"] = "squash"  # images not of base.image_size: squash
+    # (stretch to the square), crop (centre square of the short side) or pad (black borders)
+    class_names: list[str] | None = None  # names of classes 0..K-1 in the report and tables
 
     def rules(self) -> None:
         _check(self.test_size < 1 or float(self.test_size).is_integer(), "test_size",
@@ -93,6 +104,10 @@ class PrepareData(Section):
                "a file or folder (data/raw when the source reads nothing)")
         _check(self.source != "medmnist" or self.path.endswith(".npz"), "path", self.path,
                "a path to the .npz file (required when source is 'medmnist')")
+        names = self.class_names  # their number is checked against the data in prepare_data
+        _check(names is None or (len(names) >= 1 and len(set(names)) == len(names)
+                                 and all(n.strip() for n in names)),
+               "class_names", names, "null, or a list of distinct non-empty names")
 
 
 class Net(Section):
@@ -144,7 +159,9 @@ class CGAN(Section):
     """Class-conditional GAN: hinge loss, spectral-norm projection discriminator."""
 
     z_dim: Pos = 64
-    width: Pos = 32
+    width: Pos = 32  # channels at the image's resolution; doubled at each halving of it, so
+    # resolution r has min(width * image_size / r, max_width) channels (generator and critic)
+    max_width: Pos = 256  # the cap of that schedule
     lr_g: PosF = 2e-4
     lr_d: PosF = 2e-4
     beta1: Unit = 0.0
@@ -154,10 +171,11 @@ class CGAN(Section):
 
 
 class CVAE(Section):
-    """Conditional VAE (MLP encoder/decoder)."""
+    """Conditional VAE (MLP or convolutional encoder/decoder)."""
 
     z_dim: Pos = 16
     hidden: Pos = 256
+    arch: Arch = "auto"
     lr: PosF = 1e-3
     beta: NonNegF = 1.0  # weight of the KL term
 
@@ -167,6 +185,7 @@ class AE(Section):
 
     z_dim: Pos = 16
     hidden: Pos = 256
+    arch: Arch = "auto"
     lr: PosF = 1e-3
     noise: NonNegF = 0.5  # code perturbation, in units of the per-dimension code std
 

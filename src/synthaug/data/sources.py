@@ -1,8 +1,18 @@
 """Image sources: scikit-learn digits, MedMNIST ``.npz`` files and class folders.
 
-Every loader returns a :class:`SplitData` whose images are float32 ``N x C x H x W``
-arrays scaled to [-1, 1] (C = 1 for grey, 3 for RGB) and whose labels are int64
-``(N,)`` arrays in ``0..num_classes-1``. Every error names the file, key or class at fault.
+Every loader returns a :class:`SplitData` whose images are float32 ``N x C x S x S``
+arrays scaled to [-1, 1] (C = 1 for grey, 3 for RGB, S = ``base.image_size``) and whose
+labels are int64 ``(N,)`` arrays in ``0..num_classes-1``. Every error names the file, key
+or class at fault.
+
+Images of any size are read as they are and brought to S x S by one rule,
+``prepare_data.resize``: ``squash`` (stretch to the square: no pixel lost, the aspect
+ratio changed), ``crop`` (the centred square of the shorter side, then scaled: the aspect
+ratio kept, the borders of the longer side lost) or ``pad`` (black borders around the
+shorter side, then scaled: everything kept, a border added). Square images give the same
+result with all three. A data file or folder whose images are all of another size than
+S is resized with a warning that says so (MedMNIST+ files such as ``pathmnist_64.npz``
+are read at 64 px when ``base.image_size`` is 64).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.errors import ConfigError, DataError
+from ..core.params import IMAGE_SIZES
 from .dataset import Dataset, SplitData, validate_dataset
 
 log = logging.getLogger(__name__)
@@ -26,9 +37,43 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 SOURCES = ("digits", "medmnist", "folder")
+RESIZE_MODES = ("squash", "crop", "pad")
 
 
-def resize_images(images: np.ndarray, image_size: int) -> np.ndarray:
+def fit_image(img: np.ndarray, size: int, mode: str = "squash") -> np.ndarray:
+    """One uint8 H x W (grey) or H x W x 3 image as size x size by ``mode`` (module notes)."""
+    if mode not in RESIZE_MODES:
+        raise ConfigError(f"params key 'prepare_data.resize' = {mode!r} is not allowed: "
+                          f"one of {', '.join(RESIZE_MODES)}")
+    h, w = img.shape[:2]
+    if (h, w) == (size, size):
+        return img
+    if mode == "crop" and h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        img = img[top:top + side, left:left + side]
+    elif mode == "pad" and h != w:
+        side = max(h, w)
+        canvas = np.zeros((side, side) + img.shape[2:], np.uint8)
+        top, left = (side - h) // 2, (side - w) // 2
+        canvas[top:top + h, left:left + w] = img
+        img = canvas
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _size_note(where: object, shape: tuple[int, ...], size: int, mode: str) -> None:
+    """Warn that images of one size (height, width) are resized to size x size."""
+    h, w = shape
+    if (h, w) == (size, size):
+        return
+    how = f"by prepare_data.resize = {mode}" if h != w else "keeping them square"
+    hint = (f"; set base.image_size={h} to use them as they are"
+            if h == w and h in IMAGE_SIZES else "")
+    log.warning("%s: images are %dx%d px (width x height) but base.image_size is %d: resizing "
+                "them to %dx%d, %s%s", where, w, h, size, size, size, how, hint)
+
+
+def resize_images(images: np.ndarray, image_size: int, mode: str = "squash") -> np.ndarray:
     """Resize uint8 N x H x W (grey) or N x H x W x C images to float32 N x C x S x S in [-1, 1]."""
     if images.dtype != np.uint8:
         raise DataError(f"resize_images expects uint8 images, got dtype {images.dtype}")
@@ -46,9 +91,7 @@ def resize_images(images: np.ndarray, image_size: int) -> np.ndarray:
     if images.shape[1:3] != (size, size):
         resized = np.empty((len(images), size, size) + images.shape[3:], np.uint8)
         for i, img in enumerate(images):
-            resized[i] = np.asarray(
-                Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR)
-            )
+            resized[i] = fit_image(img, size, mode)
         images = resized
     out = images.astype(np.float32) / 127.5 - 1.0
     return out[:, None] if out.ndim == 3 else np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -117,8 +160,12 @@ def _medmnist_split(
     return images, labels.astype(np.int64)
 
 
-def load_medmnist(path: str | os.PathLike, image_size: int) -> SplitData:
-    """Load an official (single-label) MedMNIST ``.npz`` keeping its train/val/test splits."""
+def load_medmnist(path: str | os.PathLike, image_size: int, resize: str = "squash") -> SplitData:
+    """Load an official (single-label) MedMNIST ``.npz`` keeping its train/val/test splits.
+
+    Any image size is read (MedMNIST+ files hold 64, 128 or 224 px); images of another
+    size than ``image_size`` are resized with a warning.
+    """
     file = Path(path)
     if not file.is_file():
         raise DataError(
@@ -146,9 +193,12 @@ def load_medmnist(path: str | os.PathLike, image_size: int) -> SplitData:
     if len(set(grey.values())) > 1:
         raise DataError(f"{file}: splits mix grey and RGB images ({grey})")
     names = _numbered_names(int(max(labels.max() for _, labels in parts.values())) + 1)
+    sizes = sorted({imgs.shape[1:3] for imgs, _ in parts.values()})
+    for shape in sizes:
+        _size_note(file, shape, image_size, resize)
     out = {}
     for split, (imgs, labels) in parts.items():
-        ds = Dataset(resize_images(imgs, image_size), labels, names)
+        ds = Dataset(resize_images(imgs, image_size, resize), labels, names)
         validate_dataset(ds, f"{file} ({split})")
         out[split] = ds
     log.info(
@@ -186,8 +236,14 @@ def _read_image(file: Path, label: str) -> tuple[np.ndarray, str]:
     raise DataError(f"{label}: unsupported image mode {mode!r} (use greyscale or RGB)")
 
 
-def load_folder(path: str | os.PathLike, image_size: int) -> SplitData:
-    """Load PNG/JPEG images from one subfolder per class (sorted subfolder names = class names)."""
+def load_folder(path: str | os.PathLike, image_size: int, resize: str = "squash") -> SplitData:
+    """Load PNG/JPEG images from one subfolder per class (sorted subfolder names = class names).
+
+    Images may differ in size and aspect ratio: each is brought to ``image_size`` by
+    ``resize`` (squash, crop or pad) as it is read, so only the resized images are kept.
+    """
+    if resize not in RESIZE_MODES:
+        fit_image(np.zeros((1, 1), np.uint8), 1, resize)  # raises the ConfigError
     root = Path(path)
     if not root.is_dir():
         raise DataError(
@@ -199,6 +255,7 @@ def load_folder(path: str | os.PathLike, image_size: int) -> SplitData:
         raise DataError(f"{root}: no class subfolders (expected one subfolder of images per class)")
     images: list[np.ndarray] = []
     labels: list[int] = []
+    shapes: dict[tuple[int, ...], int] = {}
     first: tuple[str, tuple[int, ...], str] | None = None
     for c, name in enumerate(classes):
         files = sorted(
@@ -215,21 +272,25 @@ def load_folder(path: str | os.PathLike, image_size: int) -> SplitData:
                 raise DataError(
                     f"{root}: images mix grey and RGB: {first[0]} is {first[2]}, {label} is {kind}"
                 )
-            elif arr.shape[:2] != first[1]:
-                (h0, w0), (h1, w1) = first[1], arr.shape[:2]
-                raise DataError(
-                    f"{root}: images of mixed sizes (width x height): "
-                    f"{first[0]} is {w0}x{h0}, {label} is {w1}x{h1}"
-                )
-            images.append(arr)
+            shapes[arr.shape[:2]] = shapes.get(arr.shape[:2], 0) + 1
+            images.append(fit_image(arr, image_size, resize))
             labels.append(c)
+    if len(shapes) == 1:
+        _size_note(root, next(iter(shapes)), image_size, resize)
+    else:
+        common = sorted(shapes.items(), key=lambda kv: -kv[1])[:3]
+        log.warning("%s: images of %d sizes (most common, width x height: %s): each resized to "
+                    "%dx%d by prepare_data.resize = %s", root, len(shapes),
+                    ", ".join(f"{w}x{h} ({n})" for (h, w), n in common), image_size, image_size,
+                    resize)
     ds = Dataset(resize_images(np.stack(images), image_size), np.asarray(labels, np.int64), classes)
     validate_dataset(ds, str(root))
     log.info("%s: %d images, %d classes, resized to %d", root, len(ds), len(classes), image_size)
     return SplitData(ds)
 
 
-def load_source(source: str, path: str | os.PathLike | None, image_size: int) -> SplitData:
+def load_source(source: str, path: str | os.PathLike | None, image_size: int,
+                resize: str = "squash") -> SplitData:
     """Load the source named by ``prepare_data.source`` ('digits', 'medmnist' or 'folder')."""
     if source not in SOURCES:
         raise ConfigError(
@@ -250,5 +311,22 @@ def load_source(source: str, path: str | os.PathLike | None, image_size: int) ->
             f"prepare_data.path: source {source!r} needs a path (the .npz file or image folder)"
         )
     return (
-        load_medmnist(path, image_size) if source == "medmnist" else load_folder(path, image_size)
+        load_medmnist(path, image_size, resize) if source == "medmnist"
+        else load_folder(path, image_size, resize)
     )
+
+
+def name_classes(data: SplitData, names: list[str] | None) -> SplitData:
+    """Give every split the class names ``names`` (``prepare_data.class_names``); None keeps them."""
+    if names is None:
+        return data
+    k = data.train.num_classes
+    if len(names) != k:
+        raise ConfigError(
+            f"params key 'prepare_data.class_names' has {len(names)} name(s) but the data has "
+            f"{k} classes ({', '.join(data.train.class_names)}): give one name per class, in "
+            "this order, or null")
+    for ds in (data.train, data.val, data.test):
+        if ds is not None:
+            ds.class_names = [str(n) for n in names]
+    return data

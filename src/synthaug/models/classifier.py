@@ -26,6 +26,8 @@ class ClassifierConfig:
     blocks: tuple[int, ...] = (1, 1, 1)  # BasicBlocks per stage; (3, 4, 6, 3) = ResNet-34 layout
     widths: tuple[int, ...] = (32, 64, 128)  # channels per stage; ResNet-34: (64, 128, 256, 512)
     dropout: float = 0.5  # rate of the dropout layer placed before the LAST residual block
+    stem_down: int = 0  # halvings in the stem: 0 = 3x3 conv; d >= 1 = stride-2 3x3 conv and
+    # d - 1 max pools (3x3, stride 2); stem_halvings() picks it from the image size
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from YAML) but store tuples so the config stays hashable.
@@ -50,6 +52,27 @@ class ClassifierConfig:
             raise ConfigError(f"classifier.dropout must be a number, got {self.dropout!r}")
         if not 0.0 < float(self.dropout) < 1.0:
             raise ConfigError(f"classifier.dropout must lie in (0, 1), got {self.dropout!r}")
+        if not isinstance(self.stem_down, int) or isinstance(self.stem_down, bool) \
+                or self.stem_down < 0:
+            raise ConfigError(f"classifier.stem_down must be an integer >= 0, got {self.stem_down!r}")
+
+
+LAST_MAP_MAX = 8  # the stem downsamples until the last stage's feature map is at most this side
+
+
+def stem_halvings(image_size: int, stages: int) -> int:
+    """Halvings in the stem so that the last stage's map is at most LAST_MAP_MAX px per side.
+
+    Each stage after the first halves the map, so with 3 stages 16 and 32 px need none
+    (last maps 4 and 8, the layout of earlier versions), 64 px one (8) and 128 px two (8);
+    with 4 stages (ResNet-34) 224 px needs two, the /4 stem of the ImageNet ResNets (7).
+    Large maps would make the last blocks, the MC-dropout head and the per-block centroids
+    of the filters cost in proportion to the image area for no gain in what they see.
+    """
+    d = 0
+    while -(-image_size // 2 ** (d + stages - 1)) > LAST_MAP_MAX:
+        d += 1
+    return d
 
 
 def _is_pos_int(value: object) -> bool:
@@ -86,14 +109,20 @@ class BasicBlock(nn.Module):
 
 
 class ResNetClassifier(nn.Module):
-    """Small-image ResNet split into a deterministic trunk and a dropout + last-block head."""
+    """Small-image ResNet split into a deterministic trunk and a dropout + last-block head.
+
+    Stem (3x3 conv, or a strided one plus max pools for large images: ``stem_down``), then
+    one stage per entry of ``blocks``/``widths``, each after the first halving the map.
+    """
 
     def __init__(self, cfg: ClassifierConfig) -> None:
         super().__init__()
         self.cfg = cfg
         w0 = cfg.widths[0]
         self.stem = nn.Sequential(
-            nn.Conv2d(cfg.in_channels, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0), nn.ReLU()
+            nn.Conv2d(cfg.in_channels, w0, 3, 2 if cfg.stem_down else 1, 1, bias=False),
+            nn.BatchNorm2d(w0), nn.ReLU(),
+            *(nn.MaxPool2d(3, 2, 1) for _ in range(cfg.stem_down - 1)),
         )
         blocks: list[BasicBlock] = []
         in_ch = w0
@@ -145,10 +174,16 @@ class ResNetClassifier(nn.Module):
 # --------------------------------------------------------------------------- checkpoints
 
 
-def build_classifier(channels: int, num_classes: int, net: Any) -> ResNetClassifier:
-    """A ResNet classifier for ``channels``-channel images from a ``Net`` params section."""
+def build_classifier(channels: int, num_classes: int, net: Any,
+                     image_size: int | None = None) -> ResNetClassifier:
+    """A ResNet classifier for ``channels``-channel images from a ``Net`` params section.
+
+    ``image_size`` sets the stem's downsampling (:func:`stem_halvings`); None keeps a plain
+    stem (the layout of earlier versions, right up to 32 px with three stages).
+    """
+    down = 0 if image_size is None else stem_halvings(image_size, len(net.widths))
     cfg = ClassifierConfig(in_channels=channels, num_classes=num_classes, blocks=tuple(net.blocks),
-                           widths=tuple(net.widths), dropout=net.dropout)
+                           widths=tuple(net.widths), dropout=net.dropout, stem_down=down)
     return ResNetClassifier(cfg)
 
 

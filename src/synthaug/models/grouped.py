@@ -107,6 +107,7 @@ class GroupedResNet(nn.Module):
             raise ValueError("every grouped model must have the same ClassifierConfig")
         self.stem_conv = _conv([m.stem[0] for m in models])
         self.stem_bn = _bn([m.stem[1] for m in models])
+        self.stem_pools = max(self.cfg.stem_down - 1, 0)  # max pools after a strided stem conv
         per_block = zip(*[[*m.trunk_blocks, m.last_block] for m in models], strict=True)
         self.blocks = nn.ModuleList(_GroupedBlock(list(b)) for b in per_block)
         self.fc_weight = nn.Parameter(_stack([m.fc.weight for m in models]))  # (G, K, C)
@@ -124,6 +125,8 @@ class GroupedResNet(nn.Module):
         if h.device.type == "cpu":
             h = h.contiguous(memory_format=torch.channels_last)
         h = F.relu(self.stem_bn(self.stem_conv(h)))
+        for _ in range(self.stem_pools):
+            h = F.max_pool2d(h, 3, 2, 1)
         for block in self.blocks[:-1]:
             h = block(h)
         if self.training and dropout_generators is not None:

@@ -11,14 +11,15 @@ from ..core import paths
 from ..core.io import save_arrays, write_json
 from ..core.params import Params, check_pca_dim, check_positive_class
 from ..data.dataset import save_split
-from ..data.sources import load_source
+from ..data.sources import load_source, name_classes
 from ..data.splits import class_count_table, make_splits
 
 
 def run(params: Params) -> dict[str, Any]:
     """Write ``data/prepared/{train,val,test}.npz``, the empty set ``none`` and the class counts."""
     cfg, base = params.prepare_data, params.base
-    raw = load_source(cfg.source, cfg.path, base.image_size)
+    raw = name_classes(load_source(cfg.source, cfg.path, base.image_size, cfg.resize),
+                       cfg.class_names)
     test_size = int(cfg.test_size) if cfg.test_size >= 1 else cfg.test_size
     splits = make_splits(raw, val_per_class=cfg.val_per_class, test_size=test_size,
                          train_fraction=cfg.train_fraction, train_cap=cfg.train_cap, seed=base.seed)

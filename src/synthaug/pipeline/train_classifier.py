@@ -59,7 +59,7 @@ def run(params: Params, method: str) -> dict[str, Any]:
     models = []
     for seed in tc.seeds:
         torch.manual_seed(seed)  # each seed's initialisation, as if trained alone
-        models.append(build_classifier(train.channels, train.num_classes, tc.net))
+        models.append(build_classifier(train.channels, train.num_classes, tc.net, train.image_size))
     generators = [torch.Generator().manual_seed(seed) for seed in tc.seeds]
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:

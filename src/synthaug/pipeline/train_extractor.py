@@ -25,7 +25,7 @@ def run(params: Params) -> dict[str, Any]:
     device = resolve_device(base.device)
     train, val = load_split(paths.prepared("train")), load_split(paths.prepared("val"))
     (tx, ty), (vx, vy) = train.tensors(), val.tensors()
-    model = build_classifier(train.channels, train.num_classes, cfg.net)
+    model = build_classifier(train.channels, train.num_classes, cfg.net, train.image_size)
     t0 = time.perf_counter()
     with epoch_logger(paths.live("train_extractor")) as on_epoch:
         fit = fit_classifier(model, tx, one_hot(ty, train.num_classes), vx, vy, cfg.schedule,

@@ -11,7 +11,7 @@ from ..core.checkpoints import list_checkpoints
 from ..core.errors import ConfigError
 from ..core.io import write_json
 from ..core.params import Params
-from ..core.runtime import resolve_device, seed_everything, write_timing
+from ..core.runtime import resolve_device, resolve_precision, seed_everything, write_timing
 from ..data.dataset import Dataset, load_split
 from ..training.generators import GeneratorRun, train_generator
 from ..training.tracking import epoch_logger
@@ -23,13 +23,22 @@ def generator_run(params: Params, kind: str, train: Dataset) -> GeneratorRun:
     sub = getattr(tg, kind).model_dump()
     common = {"num_classes": train.num_classes, "channels": train.channels,
               "image_size": train.image_size}
-    arch_keys = {"cgan": ("z_dim", "width"), "cvae": ("z_dim", "hidden"),
-                 "ae": ("z_dim", "hidden", "noise")}[kind]
+    arch_keys = {"cgan": ("z_dim", "width", "max_width"), "cvae": ("z_dim", "hidden", "arch"),
+                 "ae": ("z_dim", "hidden", "noise", "arch")}[kind]
     model_kwargs = {**common, **{k: sub[k] for k in arch_keys}}
     optim = {k: v for k, v in sub.items() if k not in arch_keys}
     return GeneratorRun(kind=kind, model_kwargs=model_kwargs, optim=optim, epochs=tg.epochs,
                         checkpoint_every=tg.checkpoint_every, batch_size=tg.batch_size,
-                        seed=base.seed)
+                        seed=base.seed,
+                        precision=generator_precision(base.precision, resolve_device(base.device)))
+
+
+def generator_precision(name: str, device: Any) -> str:
+    """``base.precision`` for the generators: ``auto`` is bf16 on a CUDA device with native
+    bf16 only (on a CPU, fp32: bf16 GAN training is not validated there); fp32/bf16 as set."""
+    if name == "auto":
+        return resolve_precision("auto", device) if device.type == "cuda" else "fp32"
+    return resolve_precision(name, device)
 
 
 def run(params: Params, kind: str) -> dict[str, Any]:

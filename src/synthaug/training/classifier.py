@@ -12,7 +12,6 @@ chosen on validation loss, never on test data.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -29,13 +28,13 @@ from ..core.progress import progress
 from ..models.classifier import ResNetClassifier
 from ..models.grouped import GroupedResNet
 from .optim import Adam
+from .precision import autocast
 
 log = logging.getLogger(__name__)
 
 Transform = Callable[[Tensor, torch.Generator], Tensor]
 Mixing = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
 EpochCallback = Callable[[int, dict[str, float]], Any]  # (member index, history row)
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -51,15 +50,6 @@ class FitResult:
     def best(self) -> dict[str, float]:
         """History row of the chosen epoch."""
         return self.history[self.best_epoch - 1]
-
-
-def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on ``device`` for precision ``bf16``; a no-op for ``fp32``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 @torch.no_grad()

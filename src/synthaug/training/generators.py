@@ -14,19 +14,29 @@ Layout of ``out_dir`` (StyleGAN-like, zero-padded and step-indexed):
   same checkpoints as an uninterrupted one.
 
 A run resumes only when the fingerprint (kind, architecture, optimiser settings,
-batch size, checkpoint interval, seed and a hash of the training images) matches;
-``epochs`` is not part of it, since training to epoch 200 and then on to 300 equals
-training to 300 at once. Otherwise the folder is cleared and training starts anew.
+batch size, checkpoint interval, seed, precision, the resume format and a hash of the
+training images) matches; ``epochs`` is not part of it, since training to epoch 200 and
+then on to 300 equals training to 300 at once. Otherwise the folder is cleared and
+training starts anew.
 
 With a separate ``work_dir``, the folder above is ``work_dir`` and ``out_dir`` receives a
 copy of each checkpoint (never ``resume.pt``) as it is written. ``out_dir`` may then be
 deleted between runs, as DVC deletes a stage's outputs before running it, without
 losing the resume state: the stage's output stays an ordinary (not persisted) DVC
 output, which the run-cache can store and restore.
+
+Speed: the training images stay on the device; each epoch's data order and random
+numbers are drawn at its start (one copy to a GPU); a step returns its losses as a
+device tensor, summed on the device, and the epoch's means are read once at its end
+(the only host synchronisation; non-finite losses are caught there, naming the epoch).
+The cGAN's critic sees real and generated images in one batch and computes no weight
+gradients during the generator's step; convolutional networks run channels-last; with
+``precision='bf16'`` the forward passes run under bf16 autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -49,18 +59,25 @@ from ..core.io import atomic_path, temp_files
 from ..core.progress import progress
 from ..models.generators import (
     ProjectionDiscriminator,
+    apply_diff_augment,
     build_generator,
     d_hinge_loss,
-    diff_augment,
+    diff_augment_params,
     g_hinge_loss,
 )
+from .optim import Adam
+from .precision import autocast
 
 log = logging.getLogger(__name__)
 
 
+RESUME_FORMAT = 2  # resume.pt layout; part of the fingerprint, so an older file is not misread
+# (2: synthaug.training.optim.Adam states, randomness drawn per epoch)
+
+
 @dataclass(frozen=True)
 class GeneratorRun:
-    """What to train: kind, constructor kwargs, optimiser settings, schedule, seed."""
+    """What to train: kind, constructor kwargs, optimiser settings, schedule, seed, precision."""
 
     kind: str
     model_kwargs: dict[str, Any]
@@ -69,34 +86,52 @@ class GeneratorRun:
     checkpoint_every: int
     batch_size: int
     seed: int
+    precision: str = "fp32"  # fp32, or bf16 autocast of the networks' arithmetic
 
     def fingerprint(self, images: Tensor, labels: Tensor) -> str:
         """Hash of everything that determines the checkpoints, except ``epochs``."""
         h = hashlib.sha256()
         spec = {k: v for k, v in self.__dict__.items() if k != "epochs"}
+        spec["resume_format"] = RESUME_FORMAT
         h.update(json.dumps(spec, sort_keys=True, default=str).encode())
         h.update(images.cpu().numpy().tobytes())
         h.update(labels.cpu().numpy().tobytes())
         return h.hexdigest()[:16]
 
 
+def _conv_nets(kind: str, model: nn.Module) -> bool:
+    """Whether the networks are convolutional (channels-last memory then pays)."""
+    return kind == "cgan" or not isinstance(getattr(model, "features", None), nn.Flatten)
+
+
 class _Trainer:
-    """Kind-specific networks, optimisers and one training step."""
+    """Kind-specific networks, optimisers and one training step.
+
+    A step takes its batch and all its random numbers as tensors already on the device
+    (drawn once per epoch, see :func:`_epoch_draws`) and returns its losses as a device
+    tensor: nothing in it waits for the device or copies from the host.
+    """
 
     def __init__(self, run: GeneratorRun, device: torch.device) -> None:
         self.run, self.device = run, device
         self.model = build_generator(run.kind, **run.model_kwargs).to(device)
+        self.memory_format = (torch.channels_last if _conv_nets(run.kind, self.model)
+                              else torch.contiguous_format)
+        self.model.to(memory_format=self.memory_format)
         o = run.optim
         if run.kind == "cgan":
             kw = run.model_kwargs
-            self.disc = ProjectionDiscriminator(kw["num_classes"], kw["channels"], kw["image_size"],
-                                                width=kw.get("width", 32)).to(device)
-            betas = (o["beta1"], o["beta2"])
-            self.opt = torch.optim.Adam(self.model.parameters(), lr=o["lr_g"], betas=betas)
-            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=o["lr_d"], betas=betas)
+            self.disc = ProjectionDiscriminator(
+                kw["num_classes"], kw["channels"], kw["image_size"], width=kw.get("width", 32),
+                max_width=kw.get("max_width", 256)).to(device, memory_format=self.memory_format)
+            betas = (float(o["beta1"]), float(o["beta2"]))
+            self.opt = Adam(self.model.parameters(), lr=o["lr_g"], betas=betas)
+            self.opt_d = Adam(self.disc.parameters(), lr=o["lr_d"], betas=betas)
             self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         else:
-            self.opt = torch.optim.Adam(self.model.parameters(), lr=o["lr"])
+            self.opt = Adam(self.model.parameters(), lr=o["lr"])
+        self.loss_names = {"cgan": ("loss_d", "loss_g"), "cvae": ("loss", "recon", "kl"),
+                           "ae": ("loss",)}[run.kind]
 
     def sampler(self) -> nn.Module:
         """The network saved for sampling (EMA generator for the cGAN when enabled)."""
@@ -104,38 +139,60 @@ class _Trainer:
             return self.ema
         return self.model
 
-    def step(self, x: Tensor, y: Tensor, g: torch.Generator) -> dict[str, float]:
-        """One optimisation step on a batch; returns the losses."""
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.device, self.run.precision)
+
+    def step(self, x: Tensor, y: Tensor, draws: dict[str, Tensor]) -> Tensor:
+        """One optimisation step on a batch; returns its losses (in ``loss_names`` order)."""
         o, kind = self.run.optim, self.run.kind
         if kind == "cvae":
-            total, recon, kl = self.model.loss(x, y, beta=o["beta"], generator=g)
+            with self._autocast():
+                total, recon, kl = self.model.loss(x, y, beta=o["beta"], eps=draws["eps"])
             self._update(self.opt, total)
-            return {"loss": total.item(), "recon": recon.item(), "kl": kl.item()}
+            return torch.stack([total, recon, kl]).detach().float()
         if kind == "ae":
-            loss = self.model.loss(x)
+            with self._autocast():
+                loss = self.model.loss(x)
             self._update(self.opt, loss)
-            return {"loss": loss.item()}
-        # cGAN: one discriminator step, one generator step (hinge loss).
-        aug = (lambda t: diff_augment(t, g)) if o["diffaug"] else (lambda t: t)
-        z = torch.randn(len(x), self.model.z_dim, generator=g).to(self.device)
-        with torch.no_grad():
-            fake = self.model(z, y)
-        loss_d = d_hinge_loss(self.disc(aug(x), y), self.disc(aug(fake), y))
+            return loss.detach().float().view(1)
+        return self._gan_step(x, y, draws)
+
+    def _gan_step(self, x: Tensor, y: Tensor, draws: dict[str, Tensor]) -> Tensor:
+        """One discriminator step, one generator step (hinge loss), then the EMA update.
+
+        Real and generated images go through the discriminator as one batch (it has no
+        batch statistics, so this equals two calls, and spectral norm's power iteration
+        runs once per update); during the generator step the discriminator's weights need
+        no gradients, so none are computed.
+        """
+        o, n = self.run.optim, len(x)
+        aug = apply_diff_augment if o["diffaug"] else (lambda t, _: t)
+        with torch.no_grad(), self._autocast():
+            fake = self.model(draws["z_d"], y)
+        with self._autocast():
+            both = torch.cat([x, fake.to(x.dtype)]).contiguous(memory_format=self.memory_format)
+            logits = self.disc(aug(both, draws["aug_d"]), torch.cat([y, y])).float()
+            loss_d = d_hinge_loss(logits[:n], logits[n:])
         self._update(self.opt_d, loss_d)
-        z = torch.randn(len(x), self.model.z_dim, generator=g).to(self.device)
-        loss_g = g_hinge_loss(self.disc(aug(self.model(z, y)), y))
-        self._update(self.opt, loss_g)
+        self.disc.requires_grad_(False)
+        try:
+            with self._autocast():
+                fake = aug(self.model(draws["z_g"], y), draws["aug_g"])
+                loss_g = g_hinge_loss(self.disc(fake, y).float())
+            self._update(self.opt, loss_g)
+        finally:
+            self.disc.requires_grad_(True)
         if o["ema"] > 0:
             with torch.no_grad():
-                for pe, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-                    pe.lerp_(p, 1.0 - o["ema"])
+                torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()),
+                                     1.0 - o["ema"])
                 for be, b in zip(self.ema.buffers(), self.model.buffers(), strict=True):
                     be.copy_(b)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return torch.stack([loss_d.detach(), loss_g.detach()]).float()
 
     @staticmethod
-    def _update(opt: torch.optim.Optimizer, loss: Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
+    def _update(opt: Adam, loss: Tensor) -> None:
+        opt.zero_grad()
         loss.backward()
         opt.step()
 
@@ -155,6 +212,74 @@ class _Trainer:
             self.disc.load_state_dict(s["disc"])
             self.opt_d.load_state_dict(s["opt_d"])
             self.ema.load_state_dict(s["ema"])
+
+
+def _epoch_draws(run: GeneratorRun, model: nn.Module, n: int, g: torch.Generator
+                 ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """The epoch's data order and every step's random numbers, drawn from ``g`` (on the CPU).
+
+    Drawing them up front, in a fixed order, makes one host-to-device copy per epoch
+    instead of several per step, and keeps a run the same on any device.
+    """
+    perm = torch.randperm(n, generator=g)
+    steps = []
+    size = run.model_kwargs["image_size"]
+    for i in range(0, n - 1, run.batch_size):
+        b = len(perm[i:i + run.batch_size])
+        if b < 2:
+            continue
+        if run.kind == "cgan":
+            z_dim = model.z_dim
+            aug = run.optim["diffaug"]
+            # the order of the draws of earlier versions: z, real aug, fake aug, z, fake aug
+            draw = {"z_d": torch.randn(b, z_dim, generator=g)}
+            if aug:
+                draw["aug_d"] = torch.cat([diff_augment_params(b, size, g),
+                                           diff_augment_params(b, size, g)])
+            draw["z_g"] = torch.randn(b, z_dim, generator=g)
+            if aug:
+                draw["aug_g"] = diff_augment_params(b, size, g)
+        elif run.kind == "cvae":
+            draw = {"eps": torch.randn(b, model.z_dim, generator=g)}
+        else:
+            draw = {}
+        steps.append(draw)
+    return perm, steps
+
+
+def _pack(perm: Tensor, steps: list[dict[str, Tensor]]) -> tuple[Tensor, list[Any]]:
+    """The epoch's order and draws as one flat float tensor, and how to unpack it."""
+    layout = [[(k, t.shape) for k, t in draw.items()] for draw in steps]
+    flat = [perm.float(), *[t.float().flatten() for draw in steps for t in draw.values()]]
+    return torch.cat(flat), [len(perm), layout]
+
+
+def _unpack(packed: Tensor, layout: list[Any]) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """Invert :func:`_pack` (views into ``packed``, on its device)."""
+    n, steps = layout
+    perm, offset = packed[:n].long(), n
+    out = []
+    for draw in steps:
+        views = {}
+        for k, shape in draw:
+            size = math.prod(shape)
+            views[k] = packed[offset:offset + size].view(shape)
+            offset += size
+        out.append(views)
+    return perm, out
+
+
+def _to_device(perm: Tensor, steps: list[dict[str, Tensor]], device: torch.device
+               ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+    """Move the epoch's draws to ``device`` in one pinned, non-blocking copy (CPU: as they are).
+
+    Every draw is a float (normals, uniform shifts, small integer offsets) or an index
+    below 2**24, so the float32 packing is exact.
+    """
+    if device.type == "cpu":
+        return perm, steps
+    packed, layout = _pack(perm, steps)
+    return _unpack(packed.pin_memory().to(device, non_blocking=True), layout)
 
 
 def _stored_history(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -252,7 +377,10 @@ def train_generator(
         if on_epoch is not None:
             for row in history:  # replay, so live logs show the whole run
                 on_epoch(row)
-    x_all, y_all = images.to(device), labels_onehot.to(device)
+    pin = device.type == "cuda"
+    x_all = (images.pin_memory() if pin else images).to(device, non_blocking=True)
+    x_all = x_all.contiguous(memory_format=trainer.memory_format)
+    y_all = (labels_onehot.pin_memory() if pin else labels_onehot).to(device, non_blocking=True)
     n = len(x_all)
     last = run.epochs - run.epochs % run.checkpoint_every  # epochs after it would not be saved
     if last < run.epochs:
@@ -262,24 +390,20 @@ def train_generator(
                           total=last - start):
         t0 = time.perf_counter()
         trainer.model.train()
-        sums: dict[str, float] = {}
-        steps = 0
-        perm = torch.randperm(n, generator=g)
-        for i in range(0, n - 1, run.batch_size):
-            idx = perm[i:i + run.batch_size]
-            if len(idx) < 2:
-                continue
-            losses = trainer.step(x_all[idx], y_all[idx], g)
-            if not all(math.isfinite(v) for v in losses.values()):
-                raise TrainingError(
-                    f"{run.kind} losses became non-finite at epoch {epoch} ({losses}); "
-                    f"the checkpoints before it are kept: lower the learning rate in "
-                    f"train_gan.{run.kind}")
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
-            steps += 1
-        row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()},
-               "seconds": time.perf_counter() - t0}
+        perm, draws = _to_device(*_epoch_draws(run, trainer.model, n, g), device)
+        sums = torch.zeros(len(trainer.loss_names), dtype=torch.float64, device=device)
+        for step, draw in enumerate(draws):
+            idx = perm[step * run.batch_size:(step + 1) * run.batch_size]
+            sums += trainer.step(x_all[idx], y_all[idx], draw)
+        # the one host synchronisation of the epoch
+        means = (sums / max(len(draws), 1)).tolist()
+        losses = dict(zip(trainer.loss_names, means, strict=True))
+        if not all(math.isfinite(v) for v in means):
+            raise TrainingError(
+                f"{run.kind} losses became non-finite at epoch {epoch} ({losses}); "
+                f"the checkpoints before it are kept: lower the learning rate in "
+                f"train_gan.{run.kind}")
+        row = {"epoch": epoch, **losses, "seconds": time.perf_counter() - t0}
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
