@@ -28,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -183,11 +184,14 @@ def bench_classifiers(params_path: str, params: Params) -> None:
           f"{len(seeds) / separate:.2f} classifiers/s -> {separate / batched:.2f}x")
 
 
-def study_params(root: Path, size: int | None, core: bool) -> dict:
-    """The params.yaml of a clone with the benchmark's overrides."""
-    params = yaml.safe_load((root / "params.yaml").read_text())
+def study_params(root: Path, size: int | None, core: bool, config: str | None = None,
+                 precision: str | None = None) -> dict:
+    """The params of a clone (or of ``config``, a path in the clone) with the overrides."""
+    params = yaml.safe_load((root / (config or "params.yaml")).read_text())
     if size is not None:
         params["base"]["image_size"] = size
+    if precision is not None:
+        params["base"]["precision"] = precision
     if core:
         tc = params["train_classifier"]
         tc["methods"] = {m: r for m, r in tc["methods"].items() if m in CORE}
@@ -196,13 +200,18 @@ def study_params(root: Path, size: int | None, core: bool) -> dict:
     return params
 
 
-def run_study(ref: str, size: int | None, core: bool, tmp: Path) -> dict:
-    """`dvc repro` of a clone at ``ref``; wall time, stage runs and per-stage work (if logged)."""
+def run_study(ref: str, size: int | None, core: bool, tmp: Path, config: str | None = None,
+              precision: str | None = None, keep: str | None = None) -> dict:
+    """`dvc repro` of a clone at ``ref``; wall time, stage runs and per-stage work (if logged).
+
+    ``keep``: copy the run's metrics/, reports/ and logs/ there afterwards.
+    """
     proj = tmp / ref
     subprocess.run(["git", "clone", "-q", str(ROOT), str(proj)], check=True)
     subprocess.run(["git", "checkout", "-q", ref], cwd=proj, check=True)
     (proj / "dvc.lock").unlink(missing_ok=True)
-    (proj / "params.yaml").write_text(yaml.safe_dump(study_params(proj, size, core), sort_keys=False))
+    (proj / "params.yaml").write_text(yaml.safe_dump(
+        study_params(proj, size, core, config, precision), sort_keys=False))
     env = {**os.environ, "CI": "1", "PYTHONPATH": str(proj / "src"),
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     t0 = time.perf_counter()
@@ -215,29 +224,41 @@ def run_study(ref: str, size: int | None, core: bool, tmp: Path) -> dict:
     for row in rows:
         kinds[row["stage"]] = kinds.get(row["stage"], 0.0) + row["work"]
     gan = proj / "logs" / "timing" / "train_gan" / "cgan.json"
+    if keep:
+        for folder in ("metrics", "reports", "logs"):
+            shutil.copytree(proj / folder, Path(keep) / folder, dirs_exist_ok=True)
+        shutil.copy2(proj / "params.yaml", Path(keep) / "params.yaml")
+        (Path(keep) / "dvc-repro.log").write_text(out)
     return {"wall": wall, "stages": len(re.findall(r"Running stage", out)), "rows": rows,
             "kinds": kinds, "metrics": json.loads((proj / "metrics/evaluate.json").read_text()),
             "gan_epoch": json.loads(gan.read_text())["seconds_per_epoch"] if gan.is_file() else None}
 
 
-def bench_repro(old_ref: str, size: int | None, core: bool) -> None:
-    """The study before and after, one after the other in this run."""
-    label = f"{'core five methods' if core else 'default study'}" + (f" at {size} px" if size else "")
+def bench_repro(old_ref: str | None, size: int | None, core: bool, config: str | None = None,
+                precision: str | None = None, keep: str | None = None) -> None:
+    """The study before and after (unless ``old_ref`` is None), one after the other."""
+    label = (config or ("core five methods" if core else "default study")) + \
+        (f" at {size} px" if size else "") + (f", precision {precision}" if precision else "")
     with tempfile.TemporaryDirectory() as tmp:
-        new = run_study("HEAD", size, core, Path(tmp))
-        old = run_study(old_ref, size, core, Path(tmp))
+        new = run_study("HEAD", size, core, Path(tmp), config, precision, keep)
+        old = run_study(old_ref, size, core, Path(tmp), config) if old_ref else None
     work = sum(r["work"] for r in new["rows"])
-    print(f"{label}: old ({old_ref}) {old['wall'] / 60:.1f} min in {old['stages']} stage "
-          f"processes; new {new['wall'] / 60:.1f} min in {new['stages']} -> "
-          f"{old['wall'] / new['wall']:.2f}x faster")
+    if old is None:
+        print(f"{label}: {new['wall'] / 60:.1f} min in {new['stages']} stage processes")
+    else:
+        print(f"{label}: old ({old_ref}) {old['wall'] / 60:.1f} min in {old['stages']} stage "
+              f"processes; new {new['wall'] / 60:.1f} min in {new['stages']} -> "
+              f"{old['wall'] / new['wall']:.2f}x faster")
     print(f"  new: stage work {work:.0f} s of {new['wall']:.0f} s wall; outside stage work "
           f"{1 - work / new['wall']:.1%} (start-up {sum(r['startup'] or 0 for r in new['rows']):.0f} s, "
           f"DVC and the rest {new['wall'] - work - sum(r['startup'] or 0 for r in new['rows']):.0f} s)")
-    print(f"  cGAN seconds per epoch: old {old['gan_epoch']:.3f}, new {new['gan_epoch']:.3f}")
+    if new["gan_epoch"] is not None:
+        print(f"  cGAN seconds per epoch: new {new['gan_epoch']:.3f}" +
+              (f", old {old['gan_epoch']:.3f}" if old and old["gan_epoch"] else ""))
     print("  new, seconds of work per stage kind: " +
           ", ".join(f"{k} {v:.0f}" for k, v in sorted(new["kinds"].items(), key=lambda kv: -kv[1])))
     for method, row in new["metrics"].items():
-        o = old["metrics"].get(method, {})
+        o = old["metrics"].get(method, {}) if old else {}
         print(f"  {method}: accuracy new {row['accuracy_mean']:.3f} ± {row['accuracy_std']:.3f}, "
               f"old {o.get('accuracy_mean', float('nan')):.3f} ± {o.get('accuracy_std', float('nan')):.3f}")
 
@@ -267,7 +288,8 @@ def bench_sizes(params: Params) -> None:
                                   checkpoint_every=1, precision="fp32")
         with tempfile.TemporaryDirectory() as tmp:
             gan = min(r["seconds"] for r in train_generator(run, x, y, tmp))
-        sched = dataclasses.replace(params.train_classifier.schedule, epochs=3, patience=None)
+        sched = params.train_classifier.schedule.model_copy(update={"epochs": 3, "patience": None,
+                                                                    "warmup_epochs": 0})
         stamps: list[float] = []
         torch.manual_seed(0)
         model = build_classifier(1, 10, params.train_classifier.net, size)
@@ -351,7 +373,8 @@ def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
               ("select_checkpoint", "cgan"), ("generate", "cgan"), ("filter_synthetic", "cgan"),
               ("train_classifier", "baseline"), ("train_classifier", "gan_selective"),
               ("evaluate",)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SYNTHAUG_NO_PROGRESS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SYNTHAUG_NO_PROGRESS": "1",
+           "SYNTHAUG_SERVER": "0"}  # measure the stage's own process, not a stage server's child
     with tempfile.TemporaryDirectory() as tmp:
         _rgb_digits_folder(Path(tmp) / "raw")
         (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -374,6 +397,10 @@ def main() -> None:
     parser.add_argument("--old-ref", default=OLD_REF)
     parser.add_argument("--size", type=int, default=None, help="base.image_size for --repro")
     parser.add_argument("--core", action="store_true", help="--repro with the five core methods")
+    parser.add_argument("--only-new", action="store_true", help="--repro of HEAD only")
+    parser.add_argument("--config", default=None, help="--repro with this params file of the repo")
+    parser.add_argument("--precision", default=None, help="--repro with this base.precision")
+    parser.add_argument("--keep", default=None, help="--repro: copy HEAD's metrics and reports here")
     parser.add_argument("--sizes", action="store_true",
                         help="epochs at 28/64/128 px and stage memory at 128 px")
     parser.add_argument("--stage-memory", action="store_true",
@@ -383,7 +410,8 @@ def main() -> None:
     params = load_params(args.params)
     torch.manual_seed(0)
     if args.repro:
-        bench_repro(args.old_ref, args.size, args.core)
+        bench_repro(None if args.only_new else args.old_ref, args.size, args.core, args.config,
+                    args.precision, args.keep)
         return
     if args.sizes or args.stage_memory:
         if args.sizes:

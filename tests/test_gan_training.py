@@ -143,23 +143,3 @@ def test_sampling_in_any_batch_size_gives_the_same_pool(kind: str) -> None:
     pool = generate_pool(model, np.array([1, 2, 1]), CLASSES, seed=0)
     assert pool["images"].shape == (16, 1, SIZE, SIZE) and pool["images"].dtype == np.float32
     assert np.bincount(pool["classes"]).tolist() == [4, 8, 4]
-
-
-def test_own_adam_is_torch_adam_with_the_gan_betas() -> None:
-    """synthaug.training.optim.Adam (no torch._dynamo import) makes torch.optim.Adam's update."""
-    from synthaug.training.optim import Adam
-
-    torch.manual_seed(0)
-    a = torch.nn.Linear(5, 3)
-    b = torch.nn.Linear(5, 3)
-    b.load_state_dict(a.state_dict())
-    ours = Adam(a.parameters(), lr=2e-4, betas=(0.0, 0.9))
-    ref = torch.optim.Adam(b.parameters(), lr=2e-4, betas=(0.0, 0.9))
-    for step in range(5):
-        x = torch.randn(4, 5, generator=torch.Generator().manual_seed(step))
-        for net, opt in ((a, ours), (b, ref)):
-            opt.zero_grad()
-            net(x).pow(2).sum().backward()
-            opt.step()
-    for p, q in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(p, q)
