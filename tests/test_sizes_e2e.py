@@ -27,6 +27,7 @@ def params_64() -> dict:
                                              "cvae": {"generator": "cvae", "labels": "onehot"}}},
                          train_classifier={"methods": methods})
     params["prepare_data"]["train_cap"] = 4
+    params["filter_synthetic"]["pca_dim"] = 3  # at most 4 - 1 with 4 images per class
     params["prepare_data"]["class_names"] = [f"digit {i}" for i in range(10)]
     return params
 
