@@ -197,6 +197,9 @@ def study_params(root: Path, size: int | None, core: bool, config: str | None = 
         tc["methods"] = {m: r for m, r in tc["methods"].items() if m in CORE}
         params["generate"]["pools"] = {"cgan": {"generator": "cgan", "labels": "onehot"}}
         params["train_gan"]["kinds"] = ["cgan"]
+        if "comparisons" in params.get("evaluate", {}):  # pairs of the methods kept
+            params["evaluate"]["comparisons"] = [p for p in params["evaluate"]["comparisons"]
+                                                 if set(p) <= set(CORE)]
     return params
 
 
