@@ -17,6 +17,7 @@ zeta-mixup); one CPU thread as in test_interrupt (the same in both runs).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -69,6 +70,14 @@ def repro(project: Path, env: dict[str, str]) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def valid_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except ValueError:
+        return False
+    return True
+
+
 def kill_once_per_kind(project: Path, env: dict[str, str], rng: random.Random) -> list[str]:
     """Run `dvc repro` again and again, each time SIGKILLing it soon after a stage of a kind
     not killed yet starts (in DVC's own order), until every kind was killed once."""
@@ -98,6 +107,12 @@ def kill_once_per_kind(project: Path, env: dict[str, str], rng: random.Random) -
             # user to do: remove it, and `dvc repro` restores finished stages from the run-cache
             lock.unlink()
             kills[-1] += " (cut DVC's dvc.lock write)"
+        rwlock = project / ".dvc" / "tmp" / "rwlock"
+        if rwlock.exists() and not valid_json(rwlock):
+            # the same for DVC's lock table (also rewritten in place): the README's advice is
+            # to remove it, which is safe once no `dvc` process runs
+            rwlock.unlink()
+            kills[-1] += " (cut DVC's rwlock write)"
     return kills
 
 
