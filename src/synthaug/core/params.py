@@ -125,13 +125,13 @@ class Net(Section):
 class Schedule(Section):
     """Optimiser schedule of a classifier."""
 
-    epochs: Pos = 40  # at most this many epochs
+    epochs: Pos = 60  # at most this many epochs
     batch_size: Batch = 32
-    lr: PosF = 1e-2  # Adam's (peak) learning rate
+    lr: PosF = 5e-3  # Adam's (peak) learning rate
     weight_decay: NonNegF = 1e-4
     lr_schedule: Literal["constant", "cosine"] = "cosine"  # cosine: warm-up, then cosine to 0
     warmup_epochs: NonNeg = 3  # cosine: linear warm-up from lr/10 over this many epochs
-    patience: Pos | None = 10  # stop after this many epochs without a lower val loss (null: never)
+    patience: Pos | None = 15  # stop after this many epochs without a lower val loss (null: never)
 
     def rules(self) -> None:
         _check(self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
