@@ -28,37 +28,33 @@ from synthaug.data.splits import _sub_seed, limit_training, stratified_split, ta
 from synthaug.models.classifier import build_classifier
 from synthaug.training.classifier import fit_classifiers, predict_proba
 
+
+def cosine(epochs: int, lr: float, **more) -> dict:
+    """A cosine schedule with a 3-epoch warm-up (2 below 30 epochs)."""
+    return {"epochs": epochs, "lr_schedule": "cosine", "warmup_epochs": 3 if epochs >= 30 else 2,
+            "lr": lr, **more}
+
+
 CANDIDATES = {
     "constant 60 (old default)": {},
     "constant 60, patience 10": {"patience": 10},
     "constant 60, lr 3e-3, patience 10": {"lr": 3e-3, "patience": 10},
-    "cosine 60, lr 2e-3": {"epochs": 60, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 2e-3},
-    "cosine 40, lr 5e-3": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 5e-3},
-    "cosine 40, lr 1e-2": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 1e-2},
-    "cosine 40, lr 1e-2, patience 10": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 1e-2, "patience": 10},
-    "cosine 40, lr 1e-2, no patience": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 1e-2},
-    "cosine 40, lr 3e-3, patience 10": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 3e-3, "patience": 10},
-    "cosine 40, lr 3e-3": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 3e-3},
-    "cosine 60, lr 2e-3, patience 10": {"epochs": 60, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 2e-3, "patience": 10},
-    "cosine 60, lr 5e-3": {"epochs": 60, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 5e-3},
-    "cosine 60, lr 3e-3, patience 15": {"epochs": 60, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 3e-3, "patience": 15},
-    "cosine 60, lr 5e-3, patience 15": {"epochs": 60, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 5e-3, "patience": 15},
-    "cosine 50, lr 5e-3": {"epochs": 50, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 5e-3},
-    "cosine 50, lr 5e-3, patience 15": {"epochs": 50, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                        "lr": 5e-3, "patience": 15},
-    "cosine 30, lr 1e-2": {"epochs": 30, "lr_schedule": "cosine", "warmup_epochs": 3, "lr": 1e-2},
-    "cosine 40, lr 5e-3, batch 16": {"epochs": 40, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                     "lr": 5e-3, "batch_size": 16},
-    "cosine 30, lr 5e-3, batch 16": {"epochs": 30, "lr_schedule": "cosine", "warmup_epochs": 3,
-                                     "lr": 5e-3, "batch_size": 16},
-    "cosine 20, lr 5e-3, batch 16": {"epochs": 20, "lr_schedule": "cosine", "warmup_epochs": 2,
-                                     "lr": 5e-3, "batch_size": 16},
+    "cosine 60, lr 2e-3": cosine(60, 2e-3),
+    "cosine 60, lr 2e-3, patience 10": cosine(60, 2e-3, patience=10),
+    "cosine 60, lr 3e-3, patience 15": cosine(60, 3e-3, patience=15),
+    "cosine 60, lr 5e-3": cosine(60, 5e-3),
+    "cosine 60, lr 5e-3, patience 15 (the default)": cosine(60, 5e-3, patience=15),
+    "cosine 50, lr 5e-3": cosine(50, 5e-3),
+    "cosine 50, lr 5e-3, patience 15": cosine(50, 5e-3, patience=15),
+    "cosine 40, lr 3e-3": cosine(40, 3e-3),
+    "cosine 40, lr 3e-3, patience 10": cosine(40, 3e-3, patience=10),
+    "cosine 40, lr 5e-3": cosine(40, 5e-3),
+    "cosine 40, lr 1e-2": cosine(40, 1e-2),
+    "cosine 40, lr 1e-2, patience 10 (the default before)": cosine(40, 1e-2, patience=10),
+    "cosine 30, lr 1e-2": cosine(30, 1e-2),
+    "cosine 40, lr 5e-3, batch 16": cosine(40, 5e-3, batch_size=16),
+    "cosine 30, lr 5e-3, batch 16": cosine(30, 5e-3, batch_size=16),
+    "cosine 20, lr 5e-3, batch 16": cosine(20, 5e-3, batch_size=16),
 }
 
 

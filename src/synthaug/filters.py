@@ -172,17 +172,26 @@ def _score_batch(
     }
 
 
-def _mc_scores(
+def mc_scores(
     model: nn.Module,
     images: Tensor,
     classes: object,
     centroids: list[Tensor],
-    passes: int,
-    generator: torch.Generator | None,
-    batch_size: int,
-    reuse_trunk: bool,
+    passes: int = 5,
+    generator: torch.Generator | None = None,
+    batch_size: int = 256,
+    *,
+    reuse_trunk: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Shared driver of ``mc_scores`` and ``mc_scores_naive``."""
+    """Return per-image MC-dropout scores, running the trunk once and the head K times per batch.
+
+    Keys (numpy, length N): entropy, distance (eq. 3, mean over K passes and blocks),
+    distance_single (one deterministic pass), nearest (class of the closest centroid,
+    deterministic), prob_assigned (mean softmax prob of the assigned class), pred (argmax of the
+    mean probs). Masks come from ``generator`` (default: seeded 0 on the model's device), one
+    head call per pass and batch, in batch order; BN stays in eval mode, the mode is restored.
+    ``reuse_trunk=False`` runs K full forward passes with the same masks (the reference).
+    """
     if int(passes) < 1:
         raise ConfigError(f"passes (MC-dropout samples K) must be >= 1, got {passes}")
     num_classes = centroids[0].shape[0] if centroids else None
@@ -211,37 +220,9 @@ def _mc_scores(
     return {key: np.concatenate(vals) for key, vals in parts.items()}
 
 
-def mc_scores(
-    model: nn.Module,
-    images: Tensor,
-    classes: object,
-    centroids: list[Tensor],
-    passes: int = 5,
-    generator: torch.Generator | None = None,
-    batch_size: int = 256,
-) -> dict[str, np.ndarray]:
-    """Return per-image MC-dropout scores, running the trunk once and the head K times per batch.
-
-    Keys (numpy, length N): entropy, distance (eq. 3, mean over K passes and blocks),
-    distance_single (one deterministic pass), nearest (class of the closest centroid,
-    deterministic), prob_assigned (mean softmax prob of the assigned class), pred (argmax of the
-    mean probs). Masks come from ``generator`` (default: seeded 0 on the model's device), one
-    head call per pass and batch, in batch order; BN stays in eval mode, the mode is restored.
-    """
-    return _mc_scores(model, images, classes, centroids, passes, generator, batch_size, True)
-
-
-def mc_scores_naive(
-    model: nn.Module,
-    images: Tensor,
-    classes: object,
-    centroids: list[Tensor],
-    passes: int = 5,
-    generator: torch.Generator | None = None,
-    batch_size: int = 256,
-) -> dict[str, np.ndarray]:
+def mc_scores_naive(*args, **kwargs) -> dict[str, np.ndarray]:
     """Reference for ``mc_scores``: K full forward passes (trunk + head) with the same mask order."""
-    return _mc_scores(model, images, classes, centroids, passes, generator, batch_size, False)
+    return mc_scores(*args, **kwargs, reuse_trunk=False)
 
 
 # --------------------------------------------------------------------------- filters
