@@ -363,7 +363,8 @@ def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
     per_class = candidates // 40  # selected images per class; the pool holds 4x as many
     params["base"].update(image_size=size, device="cpu")
     params["prepare_data"].update(source="folder", path="raw", train_cap=30)
-    params["train_extractor"]["schedule"].update(epochs=1)
+    one_epoch = {"epochs": 1, "warmup_epochs": 0, "patience": None}
+    params["train_extractor"]["schedule"].update(one_epoch)
     params["train_gan"].update(kinds=["cgan"], epochs=1, checkpoint_every=1)
     params["select_checkpoint"].update(n_images=64)
     params["generate"].update(ratio=per_class / 30, pools={"cgan": {"generator": "cgan",
@@ -371,7 +372,8 @@ def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
     methods = params["train_classifier"]["methods"]
     params["train_classifier"].update(seeds=[0], methods={m: methods[m] for m in
                                                           ("baseline", "gan_selective")})
-    params["train_classifier"]["schedule"].update(epochs=1)
+    params["train_classifier"]["schedule"].update(one_epoch)
+    params["evaluate"]["comparisons"] = []  # only baseline vs gan_selective
     stages = [("prepare_data",), ("train_extractor",), ("train_gan", "cgan"),
               ("select_checkpoint", "cgan"), ("generate", "cgan"), ("filter_synthetic", "cgan"),
               ("train_classifier", "baseline"), ("train_classifier", "gan_selective"),
