@@ -208,7 +208,7 @@ def test_select_subsets_sizes_and_algorithm1() -> None:
     scores, classes = _pool(budget)
     subsets = select_subsets(scores, classes, budget, seed=1)
     for name in ("random", "entropy", "distance", "distance_single", "selective"):
-        idx = subsets[name]  # informative may keep fewer: tested below
+        idx = subsets[name]  # informative may keep fewer: test_diversity_filters.py
         assert np.all(np.diff(idx) > 0), name
         assert all((classes[idx] == c).sum() == b for c, b in budget.items()), name
     assert len(subsets["all"]) == len(classes)

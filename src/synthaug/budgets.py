@@ -62,12 +62,12 @@ def oversample_indices(labels: np.ndarray, budget: Sequence[int], seed: int) -> 
     rng = np.random.default_rng(seed)
     out = []
     for c, b in enumerate(budget):
-        idx = np.flatnonzero(labels == c)
-        if b and not len(idx):
-            raise DataError(f"class {c} has no real training image to copy")
         if not b:
             continue
+        idx = np.flatnonzero(labels == c)
+        if not len(idx):
+            raise DataError(f"class {c} has no real training image to copy")
         full, rest = divmod(int(b), len(idx))
-        extra = np.sort(rng.choice(idx, size=rest, replace=False))
+        extra = rng.choice(idx, size=rest, replace=False)
         out.append(np.sort(np.concatenate([np.tile(idx, full), extra])))
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)

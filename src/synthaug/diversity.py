@@ -60,6 +60,20 @@ def class_pca(real: np.ndarray, dim: int, what: str = "a class") -> tuple[np.nda
     return mean, basis * np.where(flip == 0, 1.0, flip)
 
 
+def real_class_pca(
+    real_features: np.ndarray, real_labels: np.ndarray, classes: object, dim: int
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per class: (mean, basis, covariance of the real features in that basis) of a ``dim``-axis
+    PCA (:func:`class_pca`): the space and target of the covariance filters."""
+    real_features, real_labels = np.asarray(real_features, np.float64), np.asarray(real_labels)
+    out = {}
+    for c in classes:
+        r = real_features[real_labels == c]
+        mean, basis = class_pca(r, dim, what=f"class {c}")
+        out[int(c)] = (mean, basis, covariance((r - mean) @ basis))
+    return out
+
+
 def relative_mismatch(cov_syn: np.ndarray, cov_real: np.ndarray) -> float:
     """Return ||cov_syn - cov_real||_F / ||cov_real||_F (NaN if either is undefined or cov_real is 0)."""
     ref = float(np.linalg.norm(cov_real))
@@ -117,12 +131,13 @@ def _macro(values: list[float]) -> float | None:
 
 def diversity_summary(real: np.ndarray, real_labels: np.ndarray, syn: np.ndarray,
                       syn_labels: np.ndarray, knn: int = 3,
-                      pca: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
+                      pca: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
                       ) -> dict[str, float | None]:
     """Macro averages over the classes of ``syn``: cov_mismatch, spread, precision, recall.
 
-    With ``pca`` (class -> (mean, basis) from :func:`class_pca`) also ``cov_mismatch_pca``: the
-    mismatch in the space the covariance filters match in. None where no class defines a measure.
+    With ``pca`` (class -> (mean, basis, real covariance in that basis), from
+    :func:`real_class_pca`) also ``cov_mismatch_pca``: the mismatch in the space the covariance
+    filters match in. None where no class defines a measure.
     """
     real, syn = np.asarray(real, np.float64), np.asarray(syn, np.float64)
     real_labels, syn_labels = np.asarray(real_labels), np.asarray(syn_labels)
@@ -136,9 +151,8 @@ def diversity_summary(real: np.ndarray, real_labels: np.ndarray, syn: np.ndarray
         out["precision"].append(p)
         out["recall"].append(q)
         if pca is not None and int(c) in pca:
-            mean, basis = pca[int(c)]
-            out["cov_mismatch_pca"].append(relative_mismatch(covariance((s - mean) @ basis),
-                                                             covariance((r - mean) @ basis)))
+            mean, basis, target = pca[int(c)]
+            out["cov_mismatch_pca"].append(relative_mismatch(covariance((s - mean) @ basis), target))
     summary = {k: _macro(v) for k, v in out.items()}
     if pca is None:
         del summary["cov_mismatch_pca"]

@@ -37,7 +37,6 @@ import torch
 from torch import Tensor, nn
 
 from .core.errors import ConfigError, DataError
-from .diversity import class_pca
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +244,17 @@ def keep_lowest(
     if eligible.shape != classes.shape:
         raise DataError(f"candidates mask {eligible.shape} does not match classes {classes.shape}")
     keep = np.zeros(len(classes), bool)
+    for _, idx, k in _per_class(eligible, classes, n_keep):
+        # NaN scores sort last, so they are kept only when nothing else is left
+        keep[idx[np.argsort(scores[idx], kind="stable")[:k]]] = True
+    return keep
+
+
+def _per_class(
+    eligible: np.ndarray, classes: np.ndarray, n_keep: Mapping[int, int]
+) -> Iterator[tuple[int, np.ndarray, int]]:
+    """Yield (class, its eligible indices, number to keep) per class of ``n_keep``; warn when a
+    class has fewer eligible candidates than wanted (all of them are kept then)."""
     for c, k in n_keep.items():
         if k < 0:
             raise ConfigError(f"number to keep for class {c} must be >= 0, got {k}")
@@ -253,9 +263,7 @@ def keep_lowest(
             log.warning(
                 "class %s: only %d eligible candidates for %d wanted; keeping all", c, len(idx), k
             )
-        # NaN scores sort last, so they are kept only when nothing else is left
-        keep[idx[np.argsort(scores[idx], kind="stable")[:k]]] = True
-    return keep
+        yield c, idx, k
 
 
 def _score(scores: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
@@ -369,17 +377,12 @@ def covariance_select(
     """Return a bool mask of the n_keep[c] candidates per class chosen by :func:`greedy_covariance`.
 
     ``pca[c]`` = (mean, basis, target covariance) of class c's real features in its PCA (see
-    :func:`real_class_pca`); candidates are projected into that space.
+    :func:`synthaug.diversity.real_class_pca`); candidates are projected into that space.
     """
     features, classes = np.asarray(features, dtype=np.float64), np.asarray(classes)
     eligible = np.ones(len(classes), bool) if candidates is None else np.asarray(candidates, bool)
     keep = np.zeros(len(classes), bool)
-    for c, k in n_keep.items():
-        idx = np.flatnonzero(eligible & (classes == c))
-        if len(idx) < k:
-            log.warning(
-                "class %s: only %d eligible candidates for %d wanted; keeping all", c, len(idx), k
-            )
+    for c, idx, k in _per_class(eligible, classes, n_keep):
         if not len(idx) or not k:
             continue
         mean, basis, target = pca[c]
@@ -389,20 +392,6 @@ def covariance_select(
     return keep
 
 
-def real_class_pca(
-    real_features: np.ndarray, real_labels: np.ndarray, classes: object, dim: int
-) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per class: (mean, basis, covariance of the real features in that basis) of a ``dim``-axis PCA."""
-    real_features, real_labels = np.asarray(real_features, np.float64), np.asarray(real_labels)
-    out = {}
-    for c in classes:
-        r = real_features[real_labels == c]
-        mean, basis = class_pca(r, dim, what=f"class {c}")
-        proj = (r - mean) @ basis
-        out[int(c)] = (mean, basis, proj.T @ proj / (len(r) - 1))
-    return out
-
-
 def select_subsets(
     scores: Mapping[str, np.ndarray],
     classes: np.ndarray,
@@ -410,15 +399,14 @@ def select_subsets(
     seed: int,
     drop_foreign: bool = False,
     features: np.ndarray | None = None,
-    real_features: np.ndarray | None = None,
-    real_labels: np.ndarray | None = None,
-    pca_dim: int = 4,
+    pca: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Return sorted candidate indices per filter, plus ``entropy_stage`` (Algorithm 1's first step).
 
     Filters: random, entropy, distance, distance_single, selective, informative and all, budget[c]
-    per class; with ``features`` (candidates' penultimate features) and the real training
-    features and labels also covariance and selective_covariance (see the module docstring).
+    per class; with ``features`` (candidates' penultimate features) and ``pca`` (the real
+    classes' PCAs, :func:`synthaug.diversity.real_class_pca`) also covariance and
+    selective_covariance (see the module docstring).
 
     ``selective`` is Algorithm 1: per class keep the 2*budget[c] lowest-entropy candidates (the
     half below the class median of a 4*budget pool), then the budget[c] of those closest to the
@@ -458,12 +446,11 @@ def select_subsets(
         "informative": keep_lowest(-entropy, classes, budget, agree),
     }
     if features is not None:
-        if real_features is None or real_labels is None:
-            raise DataError("covariance filters need the real training features and labels")
+        if pca is None:
+            raise DataError("covariance filters need the real classes' PCAs (pca)")
         features = np.asarray(features, dtype=np.float64)
         if features.shape[0] != n:
             raise DataError(f"{features.shape[0]} feature rows for {n} candidates")
-        pca = real_class_pca(real_features, real_labels, sorted(budget), pca_dim)
         masks["covariance"] = covariance_select(features, classes, pca, budget, eligible)
         masks["selective_covariance"] = covariance_select(features, classes, pca, budget, stage)
     masks |= {"all": eligible, "entropy_stage": stage}

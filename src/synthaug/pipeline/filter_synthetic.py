@@ -14,9 +14,9 @@ from ..core.io import load_arrays, save_arrays, write_csv, write_json
 from ..core.params import Params, check_pca_dim
 from ..core.runtime import resolve_device, seed_everything, write_timing
 from ..data.dataset import load_split
-from ..diversity import diversity_summary
+from ..diversity import diversity_summary, real_class_pca
 from ..fid import features_of
-from ..filters import audit_rows, class_centroids, mc_scores, real_class_pca, select_subsets
+from ..filters import audit_rows, class_centroids, mc_scores, select_subsets
 from ..models.classifier import load_classifier
 
 
@@ -41,17 +41,15 @@ def run(params: Params, pool_name: str) -> dict[str, Any]:
     real_feats = features_of(extractor, tx, cfg.batch_size, device)
     feats = features_of(extractor, images, cfg.batch_size, device)
     budget = {c: int(b) for c, b in enumerate(pool["budget"])}
+    pca = real_class_pca(real_feats, train.labels, sorted(budget), cfg.pca_dim)
     subsets = select_subsets(scores, classes, budget, seed=base.seed, drop_foreign=cfg.drop_foreign,
-                             features=feats, real_features=real_feats, real_labels=train.labels,
-                             pca_dim=cfg.pca_dim)
+                             features=feats, pca=pca)
     seconds = time.perf_counter() - t0
     save_arrays(paths.selected(pool_name), images=pool["images"], targets=pool["targets"],
                 classes=classes, **{f"score_{k}": np.asarray(v) for k, v in scores.items()},
                 **{f"subset_{k}": np.asarray(v, dtype=np.int64) for k, v in subsets.items()})
     rows = audit_rows(scores, classes, subsets)
     write_csv(paths.audit(pool_name), rows, list(rows[0].keys()))
-    pca = {c: (mean, basis) for c, (mean, basis, _) in
-           real_class_pca(real_feats, train.labels, sorted(budget), cfg.pca_dim).items()}
     summary: dict[str, Any] = {"candidates": len(classes), "passes": cfg.passes,
                                "pca_dim": cfg.pca_dim, "knn": cfg.knn,
                                "budget": int(sum(budget.values()))}
