@@ -119,16 +119,16 @@ def run_via_server(stage: str, args: list[str], nargs: int) -> int | None:
                             [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()])
         except OSError:
             return None  # the server went away before it got the request: run in-process
-        if _recv_exactly(sock, 1) != b"A":
+        if recv_exactly(sock, 1) != b"A":
             return None  # the server closed without taking the stage: run it in-process
-        reply = _recv_exactly(sock, 4)
+        reply = recv_exactly(sock, 4)
         if len(reply) < 4:
             print("error: the stage server stopped while running the stage", file=sys.stderr)
             return 1
     return struct.unpack("!i", reply)[0]
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
     """``n`` bytes from ``sock``, or fewer if it closes first."""
     data = b""
     while len(data) < n:

@@ -26,20 +26,32 @@ import threading
 import time
 from pathlib import Path
 
+from .launch import recv_exactly
+
 PR_SET_PDEATHSIG = 1
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
-    """The JSON request and the three standard-stream descriptors of one script."""
+    """The JSON request and the three standard-stream descriptors of one script.
+
+    A script that dies before its request is complete (even before its first byte) raises
+    ConnectionError, and the descriptors received with it are closed.
+    """
     msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
-    size = struct.unpack("!I", msg[:4])[0]
-    data = msg[4:]
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
+    try:
+        if len(msg) < 4:
+            msg += recv_exactly(conn, 4 - len(msg))
+        if len(msg) < 4:
+            raise ConnectionError("the script closed before sending its request")
+        size = struct.unpack("!I", msg[:4])[0]
+        data = msg[4:] + recv_exactly(conn, size - len(msg) + 4)
+        if len(data) < size:
             raise ConnectionError("request cut short")
-        data += chunk
-    return json.loads(data), fds
+        return json.loads(data), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _child(request: dict, fds: list[int], listener: socket.socket, conn: socket.socket) -> None:
