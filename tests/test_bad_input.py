@@ -114,7 +114,7 @@ BAD_VALUES = [
     ("cgan-max-width", "train_gan.cgan.max_width", 0, ["train_gan.cgan.max_width", "0", ">= 1"]),
     ("cvae-arch", "train_gan.cvae.arch", "unet", ["train_gan.cvae.arch", "'unet'", "'conv'"]),
     ("seeds-empty", "train_classifier.seeds", [], ["train_classifier.seeds", "[]", "non-empty"]),
-    ("seeds-negative", "train_classifier.seeds", [-1], ["train_classifier.seeds", "[-1]", ">= 0"]),
+    ("seeds-negative", "train_classifier.seeds", [-1], ["train_classifier.seeds[0]", "-1", ">= 0"]),
     ("base-seed-negative", "base.seed", -1, ["base.seed", "-1", ">= 0"]),
     ("positive-class-negative", "evaluate.positive_class", -1,
      ["evaluate.positive_class", "-1", ">= 0"]),
@@ -197,7 +197,7 @@ def test_too_many_network_stages_for_the_image_size():
                       "train_classifier.net.blocks", [1, 1, 1, 1])
     msg = config_error(params)  # 8 px halved three times is 1 px
     assert "train_classifier.net.widths" in msg and "[4, 8, 16, 32]" in msg
-    assert "at most 2 stages for base.image_size 8" in msg
+    assert "at most 3 stages for base.image_size 8" in msg
 
 
 def test_unused_pool_and_kind_are_rejected():

@@ -292,7 +292,7 @@ class Recipe(Section):
 class TrainClassifier(Section):
     """Classifiers of every method x seed: same net and schedule for all."""
 
-    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1, json_schema_extra=Unique)
+    seeds: list[NonNeg] = Field([0, 1, 2, 3, 4], min_length=1, json_schema_extra=Unique)
     net: Net = Net(widths=[16, 32, 64])
     schedule: Schedule = Schedule()
     traditional: Traditional = Traditional()
@@ -321,7 +321,6 @@ class TrainClassifier(Section):
 
     def rules(self) -> None:
         _check(len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "no repeats")
-        _check(min(self.seeds) >= 0, "seeds", self.seeds, "seeds >= 0")
         for name in self.methods:
             _check(name.isidentifier(), "methods", name, "method names are identifiers")
 
@@ -410,7 +409,7 @@ class Params(Section):
         for sec in ("train_extractor", "train_classifier"):
             widths = getattr(self, sec).net.widths  # each stage after the first halves the image
             _check(size >> (len(widths) - 1) >= 2, f"{sec}.net.widths", widths,
-                   f"at most {size.bit_length() - 2} stages for base.image_size {size} "
+                   f"at most {size.bit_length() - 1} stages for base.image_size {size} "
                    "(each stage after the first halves the image)")
 
 
