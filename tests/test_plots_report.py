@@ -215,6 +215,10 @@ def write_fake_project(root: Path) -> None:
               ["epoch", "fid", "fid_ema"])
     write_json(root / "metrics/filter_synthetic/cgan.json", m["filters"]["cgan"])
     write_json(root / "metrics/evaluate.json", m["evaluation"])
+    write_json(root / "metrics/evaluate_comparisons.json", {
+        "gan_selective_vs_baseline": {"a": "gan_selective", "b": "baseline", "accuracy_diff": 0.02,
+                                      "accuracy_diff_lo": 0.01, "accuracy_diff_hi": 0.03,
+                                      "accuracy_p": 0.004, "accuracy_p_holm": 0.008}})
 
 
 def test_report_stage_writes_pictures_and_markdown(tmp_path, monkeypatch):
@@ -235,6 +239,8 @@ def test_report_stage_writes_pictures_and_markdown(tmp_path, monkeypatch):
         w, h = opened(Path(path)).size
         assert w > 400 and h > 200
     md = Path(out["report"]).read_text()
+    assert md.startswith("**Verdict**") or "**Verdict**" in md.split("## Data")[0]
+    assert "Beat `baseline`: `gan_selective` (+0.020, adjusted p = 0.008)" in md
     for path in out["pictures"].values():
         assert f"({Path(path).relative_to('reports').as_posix()})" in md
     ev = json.loads(Path("metrics/evaluate.json").read_text())

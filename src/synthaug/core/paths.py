@@ -77,10 +77,6 @@ def live(stage: str, *parts: str) -> Path:
     return Path("dvclive", stage, *parts)
 
 
-def comparisons() -> Path:
-    """Paired tests of every comparison (evaluate): ``metrics/evaluate_comparisons.json``."""
-    return METRICS / "evaluate_comparisons.json"
-
 
 def evaluate_plot(kind: str, method: str) -> Path:
     """Plot data of evaluate: ``metrics/evaluate/<kind>/<method>.csv`` (confusion, roc)."""

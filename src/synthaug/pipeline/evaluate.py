@@ -64,7 +64,7 @@ def run(params: Params) -> dict[str, Any]:
     write_json(paths.metrics("evaluate", "headline"), headline(summary))
     write_json(paths.METRICS / "evaluate_per_seed.json",
                {m: {f"seed_{s}": v for s, v in d.items()} for m, d in per_seed.items()})
-    write_json(paths.comparisons(), comparisons)
+    write_json(paths.metrics("evaluate_comparisons"), comparisons)
     write_text(paths.REPORTS / "results.md", "\n".join([
         verdict(comparisons, cfg.baseline, cfg.verdict_metric, cfg.alpha, len(tc.seeds)),
         results_table(summary, baseline=cfg.baseline, n_test=len(test), seeds=list(tc.seeds)),

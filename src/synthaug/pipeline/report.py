@@ -135,7 +135,7 @@ def run(params: Params) -> dict[str, Any]:
         seeds=list(params.train_classifier.seeds),
         methods={m: r.model_dump() for m, r in params.train_classifier.methods.items()},
         pictures=pictures,
-        comparisons=read_json(paths.comparisons()) if paths.comparisons().is_file() else None,
+        comparisons=read_json(paths.metrics("evaluate_comparisons")),
         alpha=params.evaluate.alpha, verdict_metric=params.evaluate.verdict_metric)
     write_text(REPORT_MD, text)
     log.info("wrote %s and %d pictures in %.1f s", REPORT_MD, len(pictures), time.perf_counter() - t0)
