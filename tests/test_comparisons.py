@@ -56,14 +56,27 @@ def test_compare_family_and_summarize_keys() -> None:
     diffs = [per_seed["trad_gan"][s]["accuracy"] - per_seed["traditional"][s]["accuracy"]
              for s in range(5)]
     assert row["accuracy_diff"] == pytest.approx(np.mean(diffs))
-    raw = [r["accuracy_p"] for r in comp.values()]
-    assert [r["accuracy_p_holm"] for r in comp.values()] == pytest.approx(holm(raw))
+    # p from scipy's paired t-test; Holm by hand: of the 4 raw p-values this pair's is the 3rd
+    # smallest (x 2) and gan vs baseline's the largest (x 1, above every smaller adjusted one)
+    acc = {m: [per_seed[m][s]["accuracy"] for s in range(5)] for m in per_seed}
+    assert row["accuracy_p"] == pytest.approx(stats.ttest_rel(acc["trad_gan"],
+                                                              acc["traditional"]).pvalue)
+    raw = {k: r["accuracy_p"] for k, r in comp.items()}
+    assert sorted(raw, key=raw.get).index("trad_gan_vs_traditional") == 2
+    assert row["accuracy_p_holm"] == pytest.approx(2 * row["accuracy_p"])
+    gan = comp["gan_vs_baseline"]
+    assert max(raw.values()) == gan["accuracy_p"] == pytest.approx(gan["accuracy_p_holm"])
+    assert [r["accuracy_p_holm"] for r in comp.values()] == pytest.approx(holm(list(raw.values())))
     s = summarize(per_seed, "baseline", comparisons=comp)
     assert s["gan"]["accuracy_p_holm"] == comp["gan_vs_baseline"]["accuracy_p_holm"]
     assert s["baseline"]["accuracy_p"] == 1.0 and s["baseline"]["accuracy_diff"] == 0.0
-    assert "accuracy_diff_lo" in s["gan"]  # the existing keys stay
+    d = np.subtract(acc["gan"], acc["baseline"])  # the t-interval, from scipy
+    lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
+    assert (s["gan"]["accuracy_diff_lo"], s["gan"]["accuracy_diff_hi"]) == pytest.approx((lo, hi))
+    assert summarize(per_seed, "baseline")["gan"]["accuracy_diff_lo"] == pytest.approx(lo)
     text = verdict(comp, "baseline", "accuracy", 0.05, 5)
-    assert "Beat `baseline`: `traditional`" in text and "`trad_gan`" in text
+    assert ("- Beat `baseline`: `traditional` (+0.050, adjusted p < 0.001), `trad_gan` (+0.078, "
+            "adjusted p < 0.001); no clear difference for the other 1.") in text
     assert "Beat `traditional`: `trad_gan`" in text
     assert "across all 4 comparisons" in text
     table = comparisons_table(comp, "accuracy", 0.05)

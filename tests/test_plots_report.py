@@ -87,12 +87,13 @@ def test_tsne_png_tiny_inputs(tmp_path):
     real_labels, pool_labels = np.arange(8) % 3, np.arange(12) % 3
     mask = np.arange(12) < 5
     plots.tsne_png(rng.normal(size=(8, 6)), real_labels, rng.normal(size=(12, 6)), pool_labels,
-                   mask, tmp_path / "tsne.png", seed=0, class_names=NAMES)
+                   {"selective": mask}, tmp_path / "tsne.png", seed=0, class_names=NAMES)
     w, h = opened(tmp_path / "tsne.png").size
     assert w > 800 and h > 400
     assert plots.tsne_embed(np.zeros((2, 1)), 0).shape == (2, 2)
     plots.tsne_png(rng.normal(size=(8, 6)), real_labels, rng.normal(size=(12, 6)), pool_labels,
-                   mask, tmp_path / "sub.png", seed=0, class_names=NAMES, max_points=10)
+                   {"selective": mask}, tmp_path / "sub.png", seed=0, class_names=NAMES,
+                   max_points=10)
     assert opened(tmp_path / "sub.png").size[0] > 800
     masks = {"random": mask, "covariance": ~mask, "informative": np.arange(12) % 2 == 0,
              "selective": mask}  # four filters + all candidates: a 2 x 3 grid, one panel hidden

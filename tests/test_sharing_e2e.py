@@ -28,7 +28,7 @@ import yaml
 from conftest import ROOT, dvc, make_project, run
 from minimal import mini_params
 
-from synthaug.pipeline.evaluate import headline
+from synthaug.metrics import headline
 
 GENERATOR_BRANCH = ["prepare_data", "train_extractor", "train_gan@cgan",
                     "select_checkpoint@cgan", "generate@cgan", "filter_synthetic@cgan"]

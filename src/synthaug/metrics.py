@@ -93,21 +93,15 @@ def classification_metrics(
     }
 
 
-def _paired(diffs: np.ndarray) -> tuple[float, float, float]:
-    """Return (mean, lo, hi) of a 95% t-interval of paired differences (NaN bounds when n < 2)."""
-    mean, lo, hi, _ = paired_test(diffs)
-    return mean, lo, hi
-
-
 def paired_test(diffs: np.ndarray) -> tuple[float, float, float, float]:
     """Return (mean, lo, hi, p): 95% t-interval and two-sided paired t-test p of the differences.
 
-    n < 2 gives NaN bounds and p. Identical differences (sd 0) give p = 1 when they are all 0,
+    n < 2 gives NaN bounds and p (and no differences a NaN mean). Identical differences (sd 0) give p = 1 when they are all 0,
     else p = 0 (the t statistic is infinite), and a zero-width interval.
     """
     diffs = np.asarray(diffs, dtype=np.float64)
     n = diffs.size
-    mean = float(diffs.mean())
+    mean = float(diffs.mean()) if n else float("nan")
     if n < 2 or not np.isfinite(diffs).all():
         return mean, float("nan"), float("nan"), float("nan")
     sd = float(diffs.std(ddof=1))
@@ -135,8 +129,8 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def comparison_pairs(methods: Sequence[str], baseline: str,
                      extra: Sequence[Sequence[str]] = ()) -> list[tuple[str, str]]:
     """Every method against ``baseline`` (in ``methods`` order), then the ``extra`` [A, B] pairs."""
-    pairs = [(m, baseline) for m in methods if m != baseline and baseline in methods]
-    return pairs + [(a, b) for a, b in extra if (a, b) not in pairs]
+    pairs = [(m, baseline) for m in methods if m != baseline] if baseline in methods else []
+    return pairs + [(a, b) for a, b in extra]  # params reject repeats and pairs with the baseline
 
 
 def compare(per_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
@@ -158,10 +152,7 @@ def compare(per_seed: Mapping[str, Mapping[int, Mapping[str, float]]],
         for m in metrics:
             diffs = np.array([per_seed[a][s].get(m, np.nan) - per_seed[b][s].get(m, np.nan)
                               for s in common])
-            if not common:
-                mean = lo = hi = p = float("nan")
-            else:
-                mean, lo, hi, p = paired_test(diffs)
+            mean, lo, hi, p = paired_test(diffs)
             row |= {f"{m}_diff": mean, f"{m}_diff_lo": lo, f"{m}_diff_hi": hi, f"{m}_p": p}
         out[f"{a}_vs_{b}"] = row
     for m in metrics:
@@ -191,25 +182,27 @@ def summarize(
         metrics = sorted({k for r in runs.values() for k in r})
         row: dict[str, float] = {"n_seeds": float(len(seeds))}
         common = [s for s in seeds if base is not None and s in base]
+        test = (comparisons or {}).get(f"{method}_vs_{baseline}", {})
+        pvalues: dict[str, float] = {}  # listed after n_paired
         for m in metrics:
             vals = np.array([runs[s].get(m, np.nan) for s in seeds], dtype=np.float64)
             row[f"{m}_mean"] = float(vals.mean())
             row[f"{m}_std"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
             if not common:
                 continue
+            diff, p = [f"{m}_diff", f"{m}_diff_lo", f"{m}_diff_hi"], [f"{m}_p", f"{m}_p_holm"]
             if method == baseline:
-                row[f"{m}_diff"], row[f"{m}_diff_lo"], row[f"{m}_diff_hi"] = 0.0, 0.0, 0.0
+                row |= dict.fromkeys(diff, 0.0)
+                pvalues |= dict.fromkeys(p, 1.0) if comparisons is not None else {}
+            elif f"{m}_p" in test:  # compare() ran the same paired test over the same seeds
+                row |= {k: test[k] for k in diff}
+                pvalues |= {k: test[k] for k in p}
             else:
                 diffs = np.array([runs[s].get(m, np.nan) - base[s].get(m, np.nan) for s in common])
-                row[f"{m}_diff"], row[f"{m}_diff_lo"], row[f"{m}_diff_hi"] = _paired(diffs)
+                row |= dict(zip(diff, paired_test(diffs)[:3], strict=True))
         if common:
             row["n_paired"] = float(len(common))
-            test = (comparisons or {}).get(f"{method}_vs_{baseline}")
-            for m in metrics:
-                if method == baseline and comparisons is not None:
-                    row[f"{m}_p"], row[f"{m}_p_holm"] = 1.0, 1.0
-                elif test is not None and f"{m}_p" in test:
-                    row[f"{m}_p"], row[f"{m}_p_holm"] = test[f"{m}_p"], test[f"{m}_p_holm"]
+            row |= pvalues
         out[method] = row
     if base is None:
         log.warning(
@@ -237,3 +230,13 @@ def roc_points(y_true: np.ndarray, probs: np.ndarray, positive_class: int | None
         keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
         fpr, tpr = fpr[keep], tpr[keep]
     return fpr, tpr
+
+
+def headline(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each method's mean test accuracy and AUC and their paired difference to the baseline.
+
+    ``metrics/evaluate/headline.json``: the few numbers a person compares first, with the
+    key names of the full summary (``metrics/evaluate.json``), small enough for a terminal.
+    """
+    keys = ("accuracy_mean", "accuracy_diff", "auc_mean", "auc_diff")
+    return {method: {k: row.get(k) for k in keys} for method, row in summary.items()}

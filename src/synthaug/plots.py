@@ -121,12 +121,6 @@ def _label(name: str, width: int = 18) -> str:
     return textwrap.fill(str(name), width)
 
 
-def paired_rows_png(left: Mapping[str, np.ndarray], right: Mapping[str, np.ndarray],
-                    path: str | os.PathLike, n: int, headers: tuple[str, str], title: str) -> None:
-    """One row per class (the keys of ``left``): up to ``n`` images on the left and the right."""
-    columns_png({headers[0]: left, headers[1]: right}, path, n, title)
-
-
 def columns_png(columns: Mapping[str, Mapping[str, np.ndarray]], path: str | os.PathLike, n: int,
                 title: str) -> None:
     """One row per class (the keys of the first column), one panel per column header: up to ``n``
@@ -173,7 +167,7 @@ def real_vs_generated_png(real_by_class: Mapping[str, np.ndarray],
                           fake_by_class: Mapping[str, np.ndarray], path: str | os.PathLike,
                           n: int = 8, title: str = "Real training images vs generated") -> None:
     """Per class: ``n`` real images | ``n`` generated images."""
-    paired_rows_png(real_by_class, fake_by_class, path, n, ("real", "generated"), title)
+    columns_png({"real": real_by_class, "generated": fake_by_class}, path, n, title)
 
 
 def kept_vs_rejected_png(kept_by_class: Mapping[str, np.ndarray],
@@ -182,7 +176,7 @@ def kept_vs_rejected_png(kept_by_class: Mapping[str, np.ndarray],
                          headers: tuple[str, str] = ("kept (lowest score first)",
                                                      "rejected (highest score first)")) -> None:
     """Per class: the first ``n`` kept and the first ``n`` rejected candidates (pre-sorted)."""
-    paired_rows_png(kept_by_class, rejected_by_class, path, n, headers, title)
+    columns_png({headers[0]: kept_by_class, headers[1]: rejected_by_class}, path, n, title)
 
 
 def tsne_embed(features: np.ndarray, seed: int) -> np.ndarray:
@@ -203,18 +197,15 @@ def tsne_embed(features: np.ndarray, seed: int) -> np.ndarray:
 
 
 def tsne_png(real_feats: np.ndarray, real_labels: np.ndarray, pool_feats: np.ndarray,
-             pool_labels: np.ndarray, selected_mask: np.ndarray | Mapping[str, np.ndarray],
+             pool_labels: np.ndarray, masks: Mapping[str, np.ndarray],
              path: str | os.PathLike, seed: int, class_names: Sequence[str],
              title: str = "t-SNE of extractor features", max_points: int = 5000) -> None:
     """Before/after selection on one shared t-SNE: colour = class, o = real, x = synthetic.
 
-    The first panel shows all candidates; then one panel per mask of ``selected_mask`` (a
-    mapping filter name -> bool mask over the pool, or one mask: "after selection"), three
-    panels a row. Above ``max_points`` points in all, real and synthetic points are
+    The first panel shows all candidates; then one panel per entry of ``masks`` (filter name
+    -> bool mask over the pool), three panels a row. Above ``max_points`` points in all, real and synthetic points are
     subsampled alike (seeded).
     """
-    masks = ({"after selection": selected_mask} if not isinstance(selected_mask, Mapping)
-             else dict(selected_mask))
     masks = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
     real_feats, pool_feats = np.asarray(real_feats), np.asarray(pool_feats)
     real_labels, pool_labels = np.asarray(real_labels), np.asarray(pool_labels)
@@ -233,9 +224,7 @@ def tsne_png(real_feats: np.ndarray, real_labels: np.ndarray, pool_feats: np.nda
     colours = class_colours(len(class_names))
     panels = [(f"before selection: real + all candidates ({len(pool_labels)})",
                np.ones(len(pool_labels), bool))]
-    panels += [(f"{name}: real + kept ({int(mask.sum())})" if len(masks) > 1 else
-                f"after selection: real + selected ({int(mask.sum())})", mask)
-               for name, mask in masks.items()]
+    panels += [(f"{name}: real + kept ({int(mask.sum())})", mask) for name, mask in masks.items()]
     ncol = min(3, len(panels))
     nrow = math.ceil(len(panels) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(7 * ncol, 6.4 * nrow), sharex=True, sharey=True,

@@ -80,9 +80,8 @@ def results_table(summary: Mapping[str, Mapping[str, Any]], baseline: str, n_tes
 
 
 def _p(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    text = _num(value)
+    return "< 0.001" if text != "n/a" and value < 0.001 else text
 
 
 def _p_phrase(value: Any) -> str:
@@ -262,7 +261,7 @@ def build_report_md(prepare: Mapping[str, Any], checkpoints: Mapping[str, Mappin
     out += [_picture(f"{p}_{kind}", pics[f"{p}_{kind}"], kind) for kind in checkpoints
             for p in ("fid", "real_vs_generated") if f"{p}_{kind}" in pics]
     out.append("## Synthetic pools and selection")
-    knn = next((s.get("knn") for s in filters.values() if s.get("knn")), 3)
+    knn = next((s["knn"] for s in filters.values() if s.get("knn")), "n/a")
     out.append(DIVERSITY_NOTE.format(knn=knn))
     for pool, summary in filters.items():
         out += [f"### Pool `{pool}`",

@@ -18,7 +18,14 @@ from ..core.errors import DataError
 from ..core.io import write_csv, write_json, write_text
 from ..core.params import Params, check_positive_class
 from ..data.dataset import load_split
-from ..metrics import classification_metrics, compare, comparison_pairs, roc_points, summarize
+from ..metrics import (
+    classification_metrics,
+    compare,
+    comparison_pairs,
+    headline,
+    roc_points,
+    summarize,
+)
 from ..models.classifier import classifier_from_checkpoint
 from ..tables import comparisons_table, results_table, verdict
 from ..training.classifier import predict_proba
@@ -71,12 +78,3 @@ def run(params: Params) -> dict[str, Any]:
         comparisons_table(comparisons, cfg.verdict_metric, cfg.alpha)]))
     return summary
 
-
-def headline(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each method's mean test accuracy and AUC and their paired difference to the baseline.
-
-    ``metrics/evaluate/headline.json``: the few numbers a person compares first, with the
-    key names of the full summary (``metrics/evaluate.json``), small enough for a terminal.
-    """
-    keys = ("accuracy_mean", "accuracy_diff", "auc_mean", "auc_diff")
-    return {method: {k: row.get(k) for k in keys} for method, row in summary.items()}

@@ -78,8 +78,11 @@ def pool_pictures(pool: str, train: Dataset, real_feats: np.ndarray, extractor: 
                                              "score_distance", "subset_selective"))
     shown = [f for f in SHOWN_FILTERS if f"subset_{f}" in sel]
     images, classes = sel["images"], sel["classes"]
-    kept = np.zeros(len(classes), bool)
-    kept[sel["subset_selective"]] = True
+    masks = {}
+    for f in shown:
+        masks[f] = np.zeros(len(classes), bool)
+        masks[f][sel[f"subset_{f}"]] = True
+    kept = masks["selective"]
     kept_order = np.flatnonzero(kept)[np.argsort(sel["score_distance"][kept], kind="stable")]
     rej_order = np.flatnonzero(~kept)[np.argsort(-sel["score_entropy"][~kept], kind="stable")]
     labels = {name: f"{name} ({(kept & (classes == c)).sum()} of {(classes == c).sum()} kept)"
@@ -99,10 +102,6 @@ def pool_pictures(pool: str, train: Dataset, real_feats: np.ndarray, extractor: 
     plots.columns_png({f"{f} ({len(sel[f'subset_{f}'])})": {rows[k]: v for k, v in by.items()}
                        for f, by in by_filter.items()}, by_filter_png, n=N_KEPT_BY_FILTER,
                       title=f"Pool {pool}: the first candidates each filter keeps, per class")
-    masks = {}
-    for f in shown:
-        masks[f] = np.zeros(len(classes), bool)
-        masks[f][sel[f"subset_{f}"]] = True
     pool_feats = features_of(extractor, torch.from_numpy(images).float())
     tsne = FIGURES / f"tsne_{pool}.png"
     plots.tsne_png(real_feats, train.labels, pool_feats, classes, masks, tsne, seed=seed,
