@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("evaluate")  # runs synthaug.pipeline.evaluate.run
+    main()  # runs synthaug.pipeline.evaluate.run

@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("filter_synthetic", nargs=1)  # runs synthaug.pipeline.filter_synthetic.run
+    main(nargs=1)  # runs synthaug.pipeline.filter_synthetic.run

@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("generate", nargs=1)  # runs synthaug.pipeline.generate.run
+    main(nargs=1)  # runs synthaug.pipeline.generate.run

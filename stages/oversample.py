@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("oversample")  # runs synthaug.pipeline.oversample.run
+    main()  # runs synthaug.pipeline.oversample.run

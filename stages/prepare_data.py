@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("prepare_data")  # runs synthaug.pipeline.prepare_data.run
+    main()  # runs synthaug.pipeline.prepare_data.run

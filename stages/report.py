@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("report")  # runs synthaug.pipeline.report.run
+    main()  # runs synthaug.pipeline.report.run

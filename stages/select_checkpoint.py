@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("select_checkpoint", nargs=1)  # runs synthaug.pipeline.select_checkpoint.run
+    main(nargs=1)  # runs synthaug.pipeline.select_checkpoint.run

@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("train_classifier", nargs=1)  # runs synthaug.pipeline.train_classifier.run
+    main(nargs=1)  # runs synthaug.pipeline.train_classifier.run

@@ -3,4 +3,4 @@
 from synthaug.core.launch import main
 
 if __name__ == "__main__":
-    main("train_extractor")  # runs synthaug.pipeline.train_extractor.run
+    main()  # runs synthaug.pipeline.train_extractor.run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,22 @@ def tiny_params(**overrides) -> dict:
     return params
 
 
+def git_identity(path: Path) -> None:
+    """A committer for the repository at ``path`` (tests commit in fresh repositories)."""
+    run(["git", "config", "user.email", "test@example.com"], cwd=path)
+    run(["git", "config", "user.name", "test"], cwd=path)
+
+
+def stages_run(log: str) -> list[str]:
+    """Stages whose command DVC ran (not skipped, not restored) in a repro or exp run log."""
+    return re.findall(r"Running stage '([^']+)'", log)
+
+
+def stages_restored(log: str) -> list[str]:
+    """Stages DVC restored from the run-cache instead of running them."""
+    return re.findall(r"Stage '([^']+)' is cached - skipping run", log)
+
+
 def make_project(path: Path, params: dict | None = None) -> Path:
     """A fresh git + DVC repo at ``path`` holding the pipeline and the given params."""
     path.mkdir(parents=True, exist_ok=True)
@@ -58,8 +75,7 @@ def make_project(path: Path, params: dict | None = None) -> Path:
             shutil.copy2(src, path / name)
     (path / "params.yaml").write_text(yaml.safe_dump(params or tiny_params(), sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], cwd=path)
-    run(["git", "config", "user.email", "test@example.com"], cwd=path)
-    run(["git", "config", "user.name", "test"], cwd=path)
+    git_identity(path)
     dvc("init", "-q", cwd=path)
     dvc("config", "core.autostage", "true", cwd=path)
     run(["git", "add", "-A"], cwd=path)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_project, project_env
+from conftest import ROOT, make_project, project_env
 from minimal import ONEHOT, mini_params
 
 from synthaug.core.io import temp_files
@@ -59,8 +59,33 @@ def out_hashes(root: Path) -> dict[str, str]:
             if o["path"].startswith(("data/", "models/"))}
 
 
-STAGE_KINDS = ["prepare_data", "train_extractor", "train_gan", "select_checkpoint", "generate",
-               "filter_synthetic", "oversample", "train_classifier", "evaluate", "report"]
+STAGE_KINDS = sorted(p.stem for p in (ROOT / "stages").glob("*.py"))  # killed in DVC's order
+
+
+def stage_children(project: Path) -> list[int]:
+    """Processes a stage server forked to run a stage in ``project`` (Linux /proc)."""
+    info = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            cwd = os.readlink(entry / "cwd")
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        info[int(entry.name)] = (b"synthaug.core.server" in cmdline, ppid, cwd)
+    servers = {pid for pid, (server, _, _) in info.items() if server}
+    return [pid for pid, (_, ppid, cwd) in info.items()
+            if ppid in servers and Path(cwd) == project]
+
+
+def assert_no_stage_outlives_its_script(project: Path, seconds: float = 10.0) -> None:
+    """The server kills a stage whose script died (killpg cannot reach it: another session)."""
+    deadline = time.monotonic() + seconds
+    while stage_children(project) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stage_children(project) == [], "a stage kept running after its dvc repro was killed"
 
 
 def repro(project: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -98,6 +123,7 @@ def kill_once_per_kind(project: Path, env: dict[str, str], rng: random.Random) -
                 break
         proc.wait()  # reaped: DVC's rwlock then sees the PID as gone
         proc.stdout.close()
+        assert_no_stage_outlives_its_script(project.resolve())
         assert killed is not None, f"ended before every kind was killed ({remaining}):\n" \
                                    f"{''.join(lines)}"
         lock = project / "dvc.lock"

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
 import pytest
 import yaml
-from conftest import dvc, make_project, run, tiny_params
+from conftest import dvc, make_project, run, stages_run, tiny_params
 from minimal import METHODS, mini_params
 
 pytestmark = pytest.mark.slow
-
-
-def stages_run(output: str) -> list[str]:
-    """Names of the stages DVC ran (not skipped) in a repro/exp run log."""
-    return re.findall(r"Running stage '([^']+)'", output)
 
 
 ISSUE2_METHODS = ("baseline", "traditional", "gan_unfiltered", "gan_single_filter", "gan_selective")
@@ -129,11 +123,10 @@ def test_pool_only_change_reruns_only_that_pool(full_tiny_run, tmp_path):
     gemix_methods = {m for m, r in params["train_classifier"]["methods"].items()
                      if r["pool"] == "cgan_gemix"}
     assert {"generate@cgan_gemix", "filter_synthetic@cgan_gemix", "evaluate", "report"} <= set(ran)
-    assert {f"train_classifier@{m}" for m in gemix_methods} <= set(ran)
     trained = {s.split("@")[1] for s in ran if s.startswith("train_classifier@")}
     assert trained == gemix_methods, trained  # baseline, traditional, mixup, zeta_mixup, gan_*...
     # one-hot pools may regenerate (the gemix params are a dep of every pool) but identically
-    assert not [s for s in ran if s.startswith(("filter_synthetic@cgan", "train_gan",
+    assert not [s for s in ran if s.startswith(("filter_synthetic@", "train_gan",
                                                 "select_checkpoint", "train_extractor",
                                                 "prepare_data")) and s != "filter_synthetic@cgan_gemix"]
 

@@ -20,12 +20,11 @@ What DVC 3 needs for this, and what dvc.yaml does about it (see its header):
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, dvc, make_project, run
+from conftest import ROOT, dvc, git_identity, make_project, run, stages_restored, stages_run
 from minimal import mini_params
 
 from synthaug.metrics import headline
@@ -35,16 +34,6 @@ GENERATOR_BRANCH = ["prepare_data", "train_extractor", "train_gan@cgan",
 AFTER_GENERATE = ["generate@cgan", "filter_synthetic@cgan", "train_classifier@gan_selective",
                   "oversample", "evaluate", "report"]  # oversample: the same budget as generate
 HEADLINE = "metrics/evaluate/headline.json"
-
-
-def stages_run(log: str) -> list[str]:
-    """Stages whose command DVC ran."""
-    return re.findall(r"Running stage '([^']+)'", log)
-
-
-def stages_restored(log: str) -> list[str]:
-    """Stages DVC restored from the run-cache instead of running them."""
-    return re.findall(r"Stage '([^']+)' is cached - skipping run", log)
 
 
 def all_stages(project: Path) -> list[str]:
@@ -74,8 +63,7 @@ def publish(project: Path, origin: Path, storage: Path) -> None:
 def clone(origin: Path, path: Path) -> Path:
     """A fresh git clone: code, params, dvc.lock; no DVC cache, no outputs."""
     run(["git", "clone", "-q", "-b", "main", str(origin), str(path)], cwd=origin.parent)
-    git("config", "user.email", "test@example.com", cwd=path)
-    git("config", "user.name", "test", cwd=path)
+    git_identity(path)
     return path
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from synthaug.deps import code_deps, compact, expand
+from synthaug.deps import code_deps, compact, expand, rewrite_dvc_yaml, stage_deps
 
 SRC = ROOT / "src"
 
@@ -64,3 +64,31 @@ def test_walker_follows_relative_lazy_and_package_imports(tmp_path: Path) -> Non
     names = sorted(str(p.relative_to(pkg)) for p in found)
     assert names == ["__init__.py", "c.py", "sub/__init__.py", "sub/a.py", "sub/b.py"]
     assert compact(found, tmp_path / "src") == sorted([pkg / "__init__.py", pkg / "c.py", pkg / "sub"])
+
+
+def test_a_launched_stage_counts_its_pipeline_module_and_the_server(tmp_path: Path) -> None:
+    pkg = tmp_path / "src" / "synthaug"
+    for folder in ("core", "pipeline"):
+        (pkg / folder).mkdir(parents=True)
+        (pkg / folder / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "launch.py").write_text("import os\n")
+    (pkg / "core" / "server.py").write_text("from .launch import x\n")
+    (pkg / "pipeline" / "s.py").write_text("from ..core import paths\n")
+    (pkg / "core" / "paths.py").write_text("")
+    (pkg / "pipeline" / "other.py").write_text("")
+    script = tmp_path / "stages" / "s.py"
+    script.parent.mkdir()
+    script.write_text("from synthaug.core.launch import main\n")
+    names = sorted(str(p.relative_to(pkg)) for p in code_deps(script, tmp_path / "src"))
+    assert names == ["__init__.py", "core/__init__.py", "core/launch.py", "core/paths.py",
+                     "core/server.py", "pipeline/__init__.py", "pipeline/s.py"]
+    plain = tmp_path / "other.py"  # a script that does not launch: only what it imports
+    plain.write_text("import synthaug.core.paths\n")
+    assert sorted(str(p.relative_to(pkg)) for p in code_deps(plain, tmp_path / "src")) == [
+        "__init__.py", "core/__init__.py", "core/paths.py"]
+
+
+def test_dvc_yaml_is_what_deps_write_produces() -> None:
+    text = (ROOT / "dvc.yaml").read_text()
+    assert rewrite_dvc_yaml(text, stage_deps(ROOT)) == text

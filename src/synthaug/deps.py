@@ -61,28 +61,27 @@ def _imported(src: Path, file: Path) -> set[str]:
 def code_deps(script: Path, src: Path) -> list[Path]:
     """Every package file ``script`` runs: its modules and their packages' inits.
 
-    A stage script ``stages/<name>.py`` runs ``synthaug.pipeline.<name>`` through the stage
-    server (:mod:`synthaug.core.launch`), so that module and the server count as imported.
+    A script that imports :mod:`synthaug.core.launch` (a stage script ``stages/<name>.py``)
+    runs ``synthaug.pipeline.<name>`` through the stage server, so that module and the server
+    count as imported.
     """
     seen: set[Path] = set()
     todo = [script]
-    if script.parent.name == "stages":
+
+    def add(name: str) -> None:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
+            dep = _module_file(src, ".".join(parts[:i]))
+            if dep is not None and dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+
+    if f"{PACKAGE}.core.launch" in _imported(src, script):  # launch.main runs the stage's module
         for name in (f"{PACKAGE}.pipeline.{script.stem}", f"{PACKAGE}.core.server"):
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                dep = _module_file(src, ".".join(parts[:i]))
-                if dep is not None and dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
+            add(name)
     while todo:
-        file = todo.pop()
-        for name in _imported(src, file):
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
-                dep = _module_file(src, ".".join(parts[:i]))
-                if dep is not None and dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
+        for name in _imported(src, todo.pop()):
+            add(name)
     return sorted(seen)
 
 
@@ -115,16 +114,16 @@ def stage_deps(root: Path) -> dict[str, list[str]]:
 def rewrite_dvc_yaml(text: str, deps: dict[str, list[str]]) -> str:
     """``text`` (dvc.yaml) with each stage's code deps replaced by ``deps``; all else kept."""
     out: list[str] = []
-    stage = None
+    stage, done = None, set()
     for line in text.splitlines():
         m = re.match(r"^  ([a-z_]+):\s*(#.*)?$", line)
         if m:
             stage = m.group(1)
         item = re.match(r"^(\s+)- (stages/\S+\.py|src/synthaug\S*)\s*$", line)
         if item and stage in deps:
-            if deps[stage] is not None:
+            if stage not in done:  # the first code dep line: all of them, then skip the rest
                 out += [f"{item.group(1)}- {d}" for d in deps[stage]]
-                deps = {**deps, stage: None}
+                done.add(stage)
             continue
         out.append(line)
     return "\n".join(out) + "\n"

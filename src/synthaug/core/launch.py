@@ -48,9 +48,9 @@ def package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def server_key(env: dict[str, str] | None = None) -> str:
+def server_key() -> str:
     """Hash of everything a server's imports depend on: source files, interpreter, import env."""
-    env = dict(os.environ if env is None else env)
+    env = os.environ
     h = hashlib.sha256(sys.executable.encode())
     for k in sorted(k for k in env if IMPORT_ENV.match(k)):
         h.update(f"\0{k}={env[k]}".encode())
@@ -142,10 +142,12 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def main(stage: str, nargs: int = 0) -> None:
-    """Entry point of ``stages/<stage>.py``: run ``synthaug.pipeline.<stage>.run`` with the argv."""
-    args = sys.argv[1:]
-    sys.stdout.flush()
+def main(nargs: int = 0) -> None:
+    """Entry point of ``stages/<stage>.py``: run ``synthaug.pipeline.<stage>.run`` with the argv.
+
+    The stage is the script's file name, as everywhere (dvc.yaml, params, metrics, deps).
+    """
+    stage, args = Path(sys.argv[0]).stem, sys.argv[1:]
     code = run_via_server(stage, args, nargs)
     if code is not None:
         sys.exit(code)
