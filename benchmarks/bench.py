@@ -93,8 +93,6 @@ def bench_filter(params: Params, n: int = 2000) -> None:
 def bench_covariance(params: Params, sizes: tuple[int, ...] = (400, 2000, 4000)) -> None:
     """Seconds of the covariance filter for one class of m candidates (keep m/4), against a
     Python loop that recomputes every candidate's covariance at every step (extrapolated)."""
-    import numpy as np
-
     d = params.filter_synthetic.pca_dim
     rng = np.random.default_rng(0)
     target = np.cov(rng.normal(size=(50, d)), rowvar=False)
@@ -161,7 +159,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     (x, y), (vx, vy) = s.train.tensors(), s.val.tensors()
     models = []
     for seed in seeds:
-        torch.manual_seed(seed); models.append(build_classifier(1, 10, tc.net))
+        torch.manual_seed(seed); models.append(build_classifier(1, 10, tc.net, p.base.image_size))
     fit_classifiers(models, [torch.Generator().manual_seed(q) for q in seeds], x,
                     one_hot(y, 10), vx, vy, tc.schedule, transform=TraditionalAugment(rotate=10.0),
                     precision=resolve_precision(p.base.precision, "cpu"))
@@ -252,9 +250,10 @@ def bench_repro(old_ref: str | None, size: int | None, core: bool, config: str |
         print(f"{label}: old ({old_ref}) {old['wall'] / 60:.1f} min in {old['stages']} stage "
               f"processes; new {new['wall'] / 60:.1f} min in {new['stages']} -> "
               f"{old['wall'] / new['wall']:.2f}x faster")
+    startup = sum(r["startup"] or 0 for r in new["rows"])
     print(f"  new: stage work {work:.0f} s of {new['wall']:.0f} s wall; outside stage work "
-          f"{1 - work / new['wall']:.1%} (start-up {sum(r['startup'] or 0 for r in new['rows']):.0f} s, "
-          f"DVC and the rest {new['wall'] - work - sum(r['startup'] or 0 for r in new['rows']):.0f} s)")
+          f"{1 - work / new['wall']:.1%} (start-up {startup:.0f} s, "
+          f"DVC and the rest {new['wall'] - work - startup:.0f} s)")
     if new["gan_epoch"] is not None:
         print(f"  cGAN seconds per epoch: new {new['gan_epoch']:.3f}" +
               (f", old {old['gan_epoch']:.3f}" if old and old["gan_epoch"] else ""))
@@ -357,8 +356,6 @@ def bench_stage_memory(size: int = 128, candidates: int = 4000) -> None:
     for 4 * 100 = 400 candidates per class; one epoch of every training stage (memory, not
     quality). Goal: generate and filter_synthetic under 2 GB on the CPU.
     """
-    import yaml
-
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     per_class = candidates // 40  # selected images per class; the pool holds 4x as many
     params["base"].update(image_size=size, device="cpu")

@@ -24,7 +24,7 @@ from synthaug.augment import TraditionalAugment, one_hot
 from synthaug.core.params import Schedule, load_params
 from synthaug.core.runtime import resolve_precision
 from synthaug.data.sources import load_source
-from synthaug.data.splits import _sub_seed, limit_training, stratified_split, take_per_class
+from synthaug.data.splits import make_splits
 from synthaug.models.classifier import build_classifier
 from synthaug.training.classifier import fit_classifiers, predict_proba
 
@@ -59,23 +59,17 @@ CANDIDATES = {
 
 
 def held_out(params):
-    """(train, val, held-out images, held-out labels) exactly as prepare_data carves them."""
-    cfg, seed = params.prepare_data, params.base.seed
-    data = load_source(cfg.source, cfg.path, params.base.image_size)
+    """(train, val, held-out images, held-out labels) exactly as prepare_data carves them; the
+    held-out images are those the training limit left out (the test split is never read)."""
+    cfg = params.prepare_data
+    data = load_source(cfg.source, cfg.path, params.base.image_size, cfg.resize)
     if data.test is not None:
         raise SystemExit("this tuning script needs a source without official splits (digits, folder)")
-    pool = data.train
-    k = pool.num_classes
-    rest, _test = stratified_split(pool.labels, int(cfg.test_size) if cfg.test_size >= 1 else
-                                   cfg.test_size, _sub_seed(seed, 0))
-    pool = pool.subset(rest)
-    rest, val_idx = take_per_class(pool.labels, cfg.val_per_class, _sub_seed(seed, 1), num_classes=k)
-    val, pool = pool.subset(val_idx), pool.subset(rest)
-    train_idx = limit_training(pool.labels, cfg.train_fraction, cfg.train_cap, _sub_seed(seed, 2),
-                               num_classes=k)
-    unused = np.setdiff1d(np.arange(len(pool)), train_idx)
-    other = pool.subset(unused)
-    return pool.subset(train_idx), val, *other.tensors()
+    splits = make_splits(data, val_per_class=cfg.val_per_class,
+                         test_size=int(cfg.test_size) if cfg.test_size >= 1 else cfg.test_size,
+                         train_fraction=cfg.train_fraction, train_cap=cfg.train_cap,
+                         seed=params.base.seed)
+    return splits.train, splits.val, *splits.unused.tensors()
 
 
 def main() -> None:
@@ -110,7 +104,8 @@ def main() -> None:
             models = []
             for s in seeds:
                 torch.manual_seed(s)
-                models.append(build_classifier(train.channels, train.num_classes, tc.net))
+                models.append(build_classifier(train.channels, train.num_classes, tc.net,
+                                                train.image_size))
             t0 = time.perf_counter()
             fits = fit_classifiers(models, [torch.Generator().manual_seed(s) for s in seeds], tx, y,
                                    vx, vy, schedule, precision=precision, transform=transform)

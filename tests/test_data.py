@@ -328,6 +328,12 @@ def test_make_splits_test_independent_of_train_cap():
     b = make_splits(data, train_cap=[3, 4, 5], **SPLIT_ARGS)
     assert np.array_equal(a.test.images, b.test.images)
     assert b.train.class_counts().tolist() == [3, 4, 5]
+    # what the cap leaves out is `unused`: with the capped train it is a's train, no more
+    assert a.unused.class_counts().tolist() == [0, 0, 0]
+    assert (b.train.class_counts() + b.unused.class_counts()).tolist() == \
+        a.train.class_counts().tolist()
+    pooled = np.concatenate([b.train.images, b.unused.images]).reshape(len(a.train), -1)
+    assert sorted(map(bytes, pooled)) == sorted(map(bytes, a.train.images.reshape(len(a.train), -1)))
 
 
 def test_make_splits_keeps_official_splits():

@@ -67,11 +67,16 @@ class Dataset:
 
 @dataclass
 class SplitData:
-    """Train/val/test data; ``val``/``test`` are None when the source has no official split."""
+    """Train/val/test data; ``val``/``test`` are None when the source has no official split.
+
+    ``unused``: after :func:`~synthaug.data.splits.make_splits`, the images of the training pool
+    that the training limit left out (no split holds them; benchmarks tune on them).
+    """
 
     train: Dataset
     val: Dataset | None = None
     test: Dataset | None = None
+    unused: Dataset | None = None
 
 
 def validate_dataset(ds: Dataset, where: str) -> None:

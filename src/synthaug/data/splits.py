@@ -223,10 +223,9 @@ def make_splits(
                 f"validation split (prepare_data.val_per_class = {val_per_class}): {exc}"
             ) from exc
         pool, val = pool.subset(rest), pool.subset(taken)
-    train = pool.subset(
-        limit_training(pool.labels, train_fraction, train_cap, _sub_seed(seed, 2), num_classes=k)
-    )
-    out = SplitData(train, val, test)
+    kept = limit_training(pool.labels, train_fraction, train_cap, _sub_seed(seed, 2), num_classes=k)
+    train = pool.subset(kept)
+    out = SplitData(train, val, test, unused=pool.subset(np.setdiff1d(np.arange(len(pool)), kept)))
     for split in ("train", "val", "test"):
         ds = getattr(out, split)
         if ds.class_names != names:
