@@ -6,6 +6,8 @@ set (every pool used, every generator kind used) that does not change under them
 
 from __future__ import annotations
 
+import copy
+
 from conftest import tiny_params
 
 ONEHOT = {"generator": "cgan", "labels": "onehot"}
@@ -23,3 +25,14 @@ def mini_params(**overrides: dict) -> dict:
     for section, values in overrides.items():
         params[section].update(values)
     return params
+
+
+def with_key(params: dict, dotted: str, value: object) -> dict:
+    """A deep copy of ``params`` with the nested key ``a.b.c`` set to ``value``."""
+    out = copy.deepcopy(params)
+    *parents, last = dotted.split(".")
+    node = out
+    for k in parents:
+        node = node[k]
+    node[last] = value
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import make_project, run
-from minimal import mini_params
+from minimal import mini_params, with_key
 from PIL import Image
 
 from synthaug.core import paths
@@ -31,17 +31,6 @@ from synthaug.filters import class_centroids
 from synthaug.pipeline import evaluate
 
 RNG = np.random.default_rng(0)
-
-
-def with_key(params: dict, dotted: str, value: object) -> dict:
-    """A deep copy of ``params`` with the nested key ``a.b.c`` set to ``value``."""
-    out = copy.deepcopy(params)
-    *parents, last = dotted.split(".")
-    node = out
-    for k in parents:
-        node = node[k]
-    node[last] = value
-    return out
 
 
 def renamed(params: dict, dotted: str, new_name: str) -> dict:

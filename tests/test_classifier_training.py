@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from synthaug.augment import TraditionalAugment, mixup, one_hot
 from synthaug.core.params import Schedule
 from synthaug.models.classifier import ClassifierConfig, ResNetClassifier
 from synthaug.models.grouped import GroupedResNet
-from synthaug.training.classifier import fit_classifiers
+from synthaug.training.classifier import fit_classifiers, predict_proba
 from synthaug.training.optim import Adam
 from synthaug.training.tracking import epoch_logger
 
@@ -105,8 +106,13 @@ def test_member_keeps_its_best_epoch_weights() -> None:
                              Schedule(epochs=5, batch_size=16, lr=1e-2, patience=None))
     losses = [row["val_loss"] for row in fit.history]
     assert fit.best_epoch == 1 + min(range(len(losses)), key=losses.__getitem__)
-    assert fit.stopped_epoch == 5
+    assert fit.stopped_epoch == 5 and fit.best_epoch < 5  # the last weights are not the best
     assert all(torch.equal(models[0].state_dict()[k], v) for k, v in fit.state_dict.items())
+    # the weights left in the model score the best epoch's validation loss, not the last one's
+    probs = predict_proba(models[0], vx)
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), vy).item()
+    assert loss == pytest.approx(fit.best["val_loss"], rel=1e-5)
+    assert loss != pytest.approx(losses[-1], rel=1e-5)
 
 
 def test_adam_matches_torch_adam() -> None:
@@ -134,6 +140,7 @@ def test_adam_state_round_trip() -> None:
     other = Adam(a.parameters(), lr=0.1)
     other.load_state_dict(opt.state_dict())
     assert other.step_count == 1
+    assert all(torch.equal(m, n) for m, n in zip(opt.exp_avg, other.exp_avg, strict=True))
     assert all(torch.equal(m, n) for m, n in zip(opt.exp_avg_sq, other.exp_avg_sq, strict=True))
 
 

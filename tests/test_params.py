@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 from conftest import ROOT, project_env
-from minimal import mini_params
+from minimal import mini_params, with_key
 from pydantic import ValidationError
 
 from synthaug.core.errors import ConfigError
@@ -156,12 +156,7 @@ def test_shipped_configs_validate_against_the_schema(path):
     ("train_gan.kinds", ["cgan", "cgan"], "repeats"), ("evaluate.positive_class", 1.5, "no branch"),
 ])
 def test_schema_rejects_what_the_models_reject(key, value, error):
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    *parents, last = key.split(".")
-    node = data
-    for k in parents:
-        node = node[k]
-    node[last] = value
+    data = with_key(yaml.safe_load((ROOT / "params.yaml").read_text()), key, value)
     schema = params_schema()
     assert any(error in e for e in schema_errors(data, schema, schema)), key
     with pytest.raises(ConfigError):
